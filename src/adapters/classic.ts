@@ -1,0 +1,69 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { HeraldError, Problems } from '../errors.js';
+import { type HttpDeps, queryOne } from '../http/deps.js';
+import { userIdParam } from '../http/presence.js';
+import { checkName } from '../protocol/grammar.js';
+import { ALL, prefixTopic, userTopic } from '../protocol/topics.js';
+import { lastEventIdOf } from '../transport/streams.js';
+
+/** The text the classic tutorial's subscription sends first ("connected"); its pages display it. */
+export const CLASSIC_GREETING = '连接成功';
+
+/**
+ * The `/sse` API of the classic Spring `SseEmitter` tutorial, on Herald's hub and log, so existing
+ * front ends work unchanged. Sends are plain `message` events whose data is the text.
+ */
+export function classicRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get<{ Params: { userId: string } }>('/sse/subscribe/:userId', async (request, reply) => {
+    const userId = userIdParam(request.params.userId);
+    const subscriber = await deps.identity.subscriber(request, { userId, groups: [] });
+    reply.hijack();
+    deps.streams.open(request.raw, reply.raw, {
+      userId: subscriber.userId,
+      groups: subscriber.groups,
+      lastEventId: lastEventIdOf(request.raw, request.query as Record<string, unknown>),
+      greetingEvents: [{ data: CLASSIC_GREETING }],
+    });
+  });
+
+  const publish = async (request: FastifyRequest, topic: string): Promise<{ id: string }> => {
+    await deps.identity.publisher(request);
+    const message = requiredParam(request, 'message');
+    const appended = await deps.log.append({ topics: [topic], data: message });
+    return { id: appended.id };
+  };
+
+  app.get('/sse/sendMessage', async (request) => publish(request, userTopic(nameParam(request, 'userId'))));
+  app.get('/sse/groupSendMessage', async (request) =>
+    publish(request, prefixTopic(nameParam(request, 'groupId'))),
+  );
+  app.get('/sse/batchSendMessage', async (request) => publish(request, ALL));
+
+  app.get<{ Params: { userId: string } }>('/sse/close/:userId', async (request) => {
+    await deps.identity.publisher(request);
+    const userId = userIdParam(request.params.userId);
+    return { user: userId, closed: deps.hub.disconnectUser(userId) };
+  });
+
+  app.get('/sse/getUserCount', async (request) => {
+    await deps.identity.publisher(request);
+    return (await deps.presence.summary()).users;
+  });
+}
+
+function requiredParam(request: FastifyRequest, name: string): string {
+  const value = queryOne((request.query as Record<string, unknown>)[name]);
+  if (value === undefined) {
+    throw new HeraldError(Problems.invalidRequest, `the ${name} query parameter is required`, {
+      field: name,
+    });
+  }
+  return value;
+}
+
+function nameParam(request: FastifyRequest, name: string): string {
+  const value = requiredParam(request, name);
+  const problem = checkName(value, name);
+  if (problem !== undefined) throw new HeraldError(Problems.invalidRequest, problem, { field: name });
+  return value;
+}

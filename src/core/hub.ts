@@ -1,0 +1,237 @@
+import { encodeEvent } from '../protocol/sse-frame.js';
+import { Disconnect, type DisconnectReason } from './disconnect.js';
+import { frameOf, type Message } from './message.js';
+import type { Log } from './ports.js';
+import { Router } from './router.js';
+import type { Subscription } from './subscription.js';
+
+/** Options of the hub; see `config.ts` for the defaults and their reasons. */
+export interface HubOptions {
+  /** A connection whose unsent output passes this many bytes is closed (its client resumes losslessly). */
+  readonly maxBufferedBytes: number;
+  /** Messages read from the log per replay page. */
+  readonly replayPageSize?: number;
+}
+
+/** Counters for metrics and the dashboard; monotonic since start. */
+export interface HubCounters {
+  delivered: number;
+  replayed: number;
+  gaps: number;
+  slowConsumerCloses: number;
+}
+
+/** Builds the first frame(s) of a connection, given the id to resume from: the transport's greeting. */
+export type Greeting = (resumeId: string) => Buffer;
+
+/**
+ * The local registry of subscriptions and the router that delivers each logged message to them.
+ * No HTTP and no storage: messages come in through `deliver` (from the log's tail) and go out as
+ * frames through each subscription's `Sink`.
+ */
+export class Hub {
+  readonly router = new Router();
+  readonly counters: HubCounters = { delivered: 0, replayed: 0, gaps: 0, slowConsumerCloses: 0 };
+  private position: string;
+  private readonly compare: (a: string, b: string) => number;
+  private readonly maxBufferedBytes: number;
+  private readonly replayPageSize: number;
+  private readonly dirty: Subscription[] = [];
+  private flushScheduled = false;
+  // The message being delivered; fields rather than a closure so per-recipient work allocates nothing.
+  private mark = 0;
+  private current: Message | null = null;
+  private currentFrame: Buffer | null = null;
+  private readonly offerBound = (sub: Subscription): void => this.offer(sub);
+  private readonly flushBound = (): void => this.flush();
+
+  constructor(
+    private readonly log: Log,
+    /** The log's head when the hub starts: where fresh connections begin. */
+    startPosition: string,
+    options: HubOptions,
+  ) {
+    this.position = startPosition;
+    this.compare = (a, b) => log.comparePositions(a, b);
+    this.maxBufferedBytes = options.maxBufferedBytes;
+    this.replayPageSize = options.replayPageSize ?? 500;
+  }
+
+  /** Position of the last message delivered: a fresh connection resumes from here. */
+  get lastPosition(): string {
+    return this.position;
+  }
+
+  /** Number of open subscriptions. */
+  get connectionCount(): number {
+    return this.router.all.size;
+  }
+
+  /** Number of distinct users with at least one open subscription. */
+  get userCount(): number {
+    return this.router.byUser.size;
+  }
+
+  /** Hands one logged message to every matching local subscription. Called by the log's tail, in order. */
+  deliver(message: Message): void {
+    this.position = message.pos;
+    this.current = message;
+    this.currentFrame = null;
+    this.mark++;
+    for (const topic of message.topics) this.router.visit(topic, this.offerBound);
+    this.current = null;
+    this.currentFrame = null;
+  }
+
+  /**
+   * Registers a subscription and starts its stream. Without `lastEventId` it goes live at once; with one,
+   * it is registered first and live messages are held while history replays, then the held ones not
+   * already replayed follow: no gap, no duplicate. An unknown or expired id yields a `gap` event instead.
+   */
+  async attach(sub: Subscription, lastEventId: string | undefined, greeting: Greeting): Promise<void> {
+    this.router.add(sub);
+    if (lastEventId === undefined) {
+      this.enqueue(sub, greeting(this.position));
+      return;
+    }
+    sub.held = [];
+    const registeredAt = this.position;
+    this.enqueue(sub, greeting(lastEventId));
+    let lastReplayed: string | undefined;
+    try {
+      lastReplayed = await this.replay(sub, lastEventId, registeredAt);
+    } catch (error) {
+      this.end(sub, Disconnect.logUnavailable);
+      throw error;
+    }
+    if (sub.closed) return;
+    const held = sub.held ?? [];
+    sub.held = null;
+    sub.heldBytes = 0;
+    for (const message of held) {
+      if (lastReplayed === undefined || this.compare(message.pos, lastReplayed) > 0) {
+        this.enqueue(sub, frameOf(message));
+      }
+    }
+    // A shared log can be read ahead of this node's tail: skip those messages when they arrive live.
+    if (lastReplayed !== undefined && this.compare(lastReplayed, this.position) > 0)
+      sub.skipThrough = lastReplayed;
+  }
+
+  /** Removes a subscription (its connection closed). Idempotent. */
+  detach(sub: Subscription): void {
+    sub.closed = true;
+    sub.held = null;
+    sub.pending = [];
+    sub.pendingBytes = 0;
+    this.router.remove(sub);
+  }
+
+  /** Ends every connection of a user; returns how many were open. */
+  disconnectUser(userId: string, reason: DisconnectReason = Disconnect.closedByServer): number {
+    const subs = this.router.byUser.get(userId);
+    if (subs === undefined) return 0;
+    const count = subs.size;
+    for (const sub of [...subs]) this.end(sub, reason);
+    return count;
+  }
+
+  /** Ends every connection (shutdown). */
+  disconnectAll(reason: DisconnectReason): void {
+    for (const sub of [...this.router.all]) this.end(sub, reason);
+  }
+
+  /** Ends one connection with a reason: flushes what is pending (unless it is a slow consumer) first. */
+  end(sub: Subscription, reason: DisconnectReason): void {
+    if (sub.closed) return;
+    if (reason.notify && sub.pendingBytes > 0) this.write(sub);
+    this.detach(sub);
+    sub.sink.end(reason);
+  }
+
+  /** Replays history after `lastEventId` page by page, pacing on the sink; returns the last replayed position. */
+  private async replay(
+    sub: Subscription,
+    lastEventId: string,
+    registeredAt: string,
+  ): Promise<string | undefined> {
+    let after = lastEventId;
+    let lastReplayed: string | undefined;
+    for (;;) {
+      const page = await this.log.readAfter(after, sub, this.replayPageSize);
+      if (sub.closed) return lastReplayed;
+      if (page.kind === 'gap') {
+        this.counters.gaps++;
+        const data = JSON.stringify({ reason: page.reason, lastEventId });
+        this.enqueue(sub, encodeEvent({ id: registeredAt, event: 'gap', data }));
+        return undefined;
+      }
+      for (const message of page.messages) {
+        this.enqueue(sub, frameOf(message));
+        lastReplayed = message.pos;
+      }
+      this.counters.replayed += page.messages.length;
+      if (page.next === undefined) return lastReplayed;
+      after = page.next;
+      this.write(sub);
+      await sub.sink.drained();
+      if (sub.closed) return lastReplayed;
+    }
+  }
+
+  private offer(sub: Subscription): void {
+    if (sub.deliveryMark === this.mark) return;
+    sub.deliveryMark = this.mark;
+    const message = this.current as Message;
+    if (sub.held !== null) {
+      sub.held.push(message);
+      sub.heldBytes += message.data.length;
+      if (sub.heldBytes > this.maxBufferedBytes) this.evictSlow(sub);
+      return;
+    }
+    if (sub.skipThrough !== null) {
+      if (this.compare(message.pos, sub.skipThrough) <= 0) return;
+      sub.skipThrough = null;
+    }
+    this.currentFrame ??= frameOf(message);
+    this.counters.delivered++;
+    this.enqueue(sub, this.currentFrame);
+  }
+
+  private enqueue(sub: Subscription, frame: Buffer): void {
+    if (sub.closed) return;
+    if (sub.pendingBytes === 0) this.dirty.push(sub);
+    sub.pending.push(frame);
+    sub.pendingBytes += frame.length;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBound);
+    }
+  }
+
+  /** Writes each dirty subscription's pending frames in one write; closes those past the output bound. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    for (let i = 0; i < dirty.length; i++) {
+      const sub = dirty[i] as Subscription;
+      if (sub.closed || sub.pendingBytes === 0) continue;
+      this.write(sub);
+      if (sub.sink.bufferedBytes > this.maxBufferedBytes) this.evictSlow(sub);
+    }
+    dirty.length = 0;
+  }
+
+  private write(sub: Subscription): void {
+    const pending = sub.pending;
+    const chunk = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, sub.pendingBytes);
+    pending.length = 0;
+    sub.pendingBytes = 0;
+    sub.sink.write(chunk);
+  }
+
+  private evictSlow(sub: Subscription): void {
+    this.counters.slowConsumerCloses++;
+    this.end(sub, Disconnect.slowConsumer);
+  }
+}

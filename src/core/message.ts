@@ -1,0 +1,37 @@
+import { encodeEvent } from '../protocol/sse-frame.js';
+
+/** A message as the log stores it and the hub delivers it. */
+export interface Message {
+  /** The SSE `id:` clients see and resume from: the publisher's id, or else `pos`. */
+  readonly id: string;
+  /** The log position: assigned by the log, totally ordered within it (compare with `Log.comparePositions`). */
+  readonly pos: string;
+  /** Routing keys (see `protocol/topics.ts`). */
+  readonly topics: readonly string[];
+  /** SSE event name; absent means the default `message`. */
+  readonly event?: string | undefined;
+  /** UTF-8 text; JSON payloads are encoded by the API before they get here. */
+  readonly data: string;
+  /** Milliseconds since the epoch at which the log accepted the message. */
+  readonly ts: number;
+  /** The encoded SSE frame, cached: encoded once per message and shared by every recipient. */
+  frame?: Buffer;
+}
+
+/** What a publisher hands to the log; the log fills in `pos`, `ts` and (when absent) `id`. */
+export interface MessageDraft {
+  readonly id?: string | undefined;
+  readonly topics: readonly string[];
+  readonly event?: string | undefined;
+  readonly data: string;
+}
+
+/** The message's SSE frame, encoded on first use and cached on the message. */
+export function frameOf(message: Message): Buffer {
+  let frame = message.frame;
+  if (frame === undefined) {
+    frame = encodeEvent(message);
+    message.frame = frame;
+  }
+  return frame;
+}

@@ -1,0 +1,82 @@
+import type { Audience } from '../protocol/topics.js';
+import type { Message, MessageDraft } from './message.js';
+
+/** The outcome of reading history after a client's Last-Event-ID. */
+export type Replay =
+  | {
+      readonly kind: 'messages';
+      /** Messages addressed to the audience, after the id, in log order. */
+      readonly messages: readonly Message[];
+      /** Set when more history remains: the position to continue reading after. */
+      readonly next?: string | undefined;
+    }
+  | {
+      readonly kind: 'gap';
+      /** `unknown-id`: the log never issued it (or it came from a lost log); `expired`: older than retention. */
+      readonly reason: 'unknown-id' | 'expired';
+    };
+
+/** Raised by `Log.append` when a publisher-chosen id is already in the retained history. */
+export class DuplicateIdError extends Error {
+  constructor(readonly id: string) {
+    super(`id ${id} is already used`);
+  }
+}
+
+/** Raised by a log that cannot reach its storage; the API answers 503 and nothing is accepted. */
+export class LogUnavailableError extends Error {}
+
+/**
+ * The ordered message log: history for replay and, for shared backends, the fan-out between nodes.
+ *
+ * Contract (every implementation, checked by `test/contract/log.contract.ts`):
+ * - `append` resolves only once the message is stored as durably as the backend allows; its position is
+ *   greater than every earlier position, and positions are never reused, not even across restarts
+ *   (an in-memory log prefixes an epoch).
+ * - every appended message reaches the `tail` listener exactly once, in position order.
+ * - `readAfter(id)` returns exactly the messages after `id` addressed to the audience, or a `gap` when `id`
+ *   was never issued by this log or is older than the retained history.
+ */
+export interface Log {
+  /** Appends a message; rejects with `DuplicateIdError` when a publisher id is reused within retention. */
+  append(draft: MessageDraft): Promise<Message>;
+  /** Appends several messages atomically in order (one round trip where the backend allows). */
+  appendMany(drafts: readonly MessageDraft[]): Promise<Message[]>;
+  /** The position of the last appended message, or the log's start position when it is empty. */
+  head(): Promise<string>;
+  /** Registers the one listener that receives every message appended from now on, in order. */
+  tail(listener: (message: Message) => void): void;
+  /** History after `id` (a message id or a position) addressed to `audience`, at most `limit` per call. */
+  readAfter(id: string, audience: Audience, limit: number): Promise<Replay>;
+  /** Orders two positions of this log: negative, zero or positive. */
+  comparePositions(a: string, b: string): number;
+  /** Stops tailing and releases resources. */
+  close(): Promise<void>;
+}
+
+/** Presence summary: exact counts of open connections and distinct users online. */
+export interface PresenceSummary {
+  readonly connections: number;
+  readonly users: number;
+}
+
+/** One online user and how many connections it holds. */
+export interface UserPresence {
+  readonly id: string;
+  readonly online: boolean;
+  readonly connections: number;
+}
+
+/** A page of online users, in id order; `nextCursor` continues after the last one. */
+export interface UserPage {
+  readonly users: readonly UserPresence[];
+  readonly nextCursor?: string | undefined;
+}
+
+/** Who is connected: this node's subscriptions, or (clustered) every node's. */
+export interface Presence {
+  summary(): Promise<PresenceSummary>;
+  /** Online users whose id starts with `prefix`, after `cursor` (exclusive), at most `limit`. */
+  listUsers(query: { prefix: string; limit: number; cursor?: string | undefined }): Promise<UserPage>;
+  user(id: string): Promise<UserPresence>;
+}

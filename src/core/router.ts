@@ -1,0 +1,60 @@
+import type { Subscription } from './subscription.js';
+
+/**
+ * The local index of subscriptions by user and group, so a message reaches its recipients in
+ * O(recipients) (a user prefix scans the online users once).
+ */
+export class Router {
+  readonly byUser = new Map<string, Set<Subscription>>();
+  readonly byGroup = new Map<string, Set<Subscription>>();
+  readonly all = new Set<Subscription>();
+
+  add(sub: Subscription): void {
+    this.all.add(sub);
+    addTo(this.byUser, sub.userId, sub);
+    for (const group of sub.groups) addTo(this.byGroup, group, sub);
+  }
+
+  /** Removes the subscription; returns false when it was not registered. */
+  remove(sub: Subscription): boolean {
+    if (!this.all.delete(sub)) return false;
+    removeFrom(this.byUser, sub.userId, sub);
+    for (const group of sub.groups) removeFrom(this.byGroup, group, sub);
+    return true;
+  }
+
+  /** Calls `visit` for every subscription matching `topic` (possibly more than once across topics). */
+  visit(topic: string, visit: (sub: Subscription) => void): void {
+    if (topic === 'all') {
+      for (const sub of this.all) visit(sub);
+      return;
+    }
+    const colon = topic.indexOf(':');
+    const kind = topic.slice(0, colon);
+    const name = topic.slice(colon + 1);
+    if (kind === 'user') {
+      const subs = this.byUser.get(name);
+      if (subs !== undefined) for (const sub of subs) visit(sub);
+    } else if (kind === 'group') {
+      const subs = this.byGroup.get(name);
+      if (subs !== undefined) for (const sub of subs) visit(sub);
+    } else if (kind === 'prefix') {
+      for (const [userId, subs] of this.byUser) {
+        if (userId.startsWith(name)) for (const sub of subs) visit(sub);
+      }
+    }
+  }
+}
+
+function addTo(index: Map<string, Set<Subscription>>, key: string, sub: Subscription): void {
+  const set = index.get(key);
+  if (set === undefined) index.set(key, new Set([sub]));
+  else set.add(sub);
+}
+
+function removeFrom(index: Map<string, Set<Subscription>>, key: string, sub: Subscription): void {
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(sub);
+  if (set.size === 0) index.delete(key);
+}

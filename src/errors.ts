@@ -1,0 +1,67 @@
+/**
+ * The error catalogue: every error Herald answers with, its stable code and HTTP status.
+ * Bodies follow RFC 9457 (`application/problem+json`); `type` is derived from the code, and
+ * `docs/api.md` lists every entry (a test fails when the two drift apart).
+ */
+
+/** One kind of problem. */
+export interface ProblemType {
+  /** Stable machine-readable code; also the last segment of the problem `type` URI. */
+  readonly code: string;
+  readonly status: number;
+  /** Short, human-readable summary that does not change from occurrence to occurrence. */
+  readonly title: string;
+}
+
+const problem = (code: string, status: number, title: string): ProblemType => ({ code, status, title });
+
+export const Problems = {
+  invalidRequest: problem('invalid-request', 400, 'The request is invalid'),
+  malformedJson: problem('malformed-json', 400, 'The body is not valid JSON'),
+  unauthorized: problem('unauthorized', 401, 'Credentials are missing or invalid'),
+  forbidden: problem('forbidden', 403, 'The credentials do not allow this'),
+  notFound: problem('not-found', 404, 'No such resource'),
+  methodNotAllowed: problem('method-not-allowed', 405, 'The method is not allowed on this resource'),
+  duplicateId: problem('duplicate-id', 409, 'The message id is already used'),
+  bodyTooLarge: problem('body-too-large', 413, 'The body is too large'),
+  unsupportedMediaType: problem('unsupported-media-type', 415, 'The body must be application/json'),
+  headersTooLarge: problem('headers-too-large', 431, 'The request headers or URL are too large'),
+  tooManyRequests: problem('too-many-requests', 429, 'Too many requests'),
+  internal: problem('internal', 500, 'Internal server error'),
+  logUnavailable: problem('log-unavailable', 503, 'The message log is unavailable; nothing was accepted'),
+  draining: problem('draining', 503, 'The server is shutting down'),
+} as const satisfies Record<string, ProblemType>;
+
+/** Base URI of problem types; `type` is this plus the code. */
+export const PROBLEM_TYPE_BASE = 'https://herald.dev/problems/';
+
+/** An error that maps to one catalogue entry, with the specifics of this occurrence. */
+export class HeraldError extends Error {
+  constructor(
+    readonly problem: ProblemType,
+    /** What exactly is wrong, for the client (no secrets). */
+    readonly detail: string,
+    /** Extra problem members, such as `retryAfter` or the offending `field`. */
+    readonly extra: Readonly<Record<string, unknown>> = {},
+  ) {
+    super(detail);
+    this.name = 'HeraldError';
+  }
+}
+
+/** The RFC 9457 body for a problem. */
+export function problemBody(
+  type: ProblemType,
+  detail: string,
+  instance?: string,
+  extra: Readonly<Record<string, unknown>> = {},
+): Record<string, unknown> {
+  return {
+    type: PROBLEM_TYPE_BASE + type.code,
+    title: type.title,
+    status: type.status,
+    detail,
+    ...(instance === undefined ? {} : { instance }),
+    ...extra,
+  };
+}

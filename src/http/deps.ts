@@ -1,0 +1,25 @@
+import type { Hub } from '../core/hub.js';
+import type { Log, Presence } from '../core/ports.js';
+import type { StreamOpener } from '../transport/streams.js';
+import type { IdentityProvider } from './identity.js';
+
+/** What the HTTP routes work with; built by the composition root. */
+export interface HttpDeps {
+  readonly hub: Hub;
+  readonly log: Log;
+  readonly presence: Presence;
+  readonly streams: StreamOpener;
+  readonly identity: IdentityProvider;
+}
+
+/** A query parameter that may be repeated, as a list. */
+export function queryList(value: unknown): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [value]).map(String);
+}
+
+/** A single query parameter: the first value when repeated. */
+export function queryOne(value: unknown): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined ? undefined : String(first);
+}

@@ -1,0 +1,25 @@
+import type { FastifyInstance } from 'fastify';
+import { lastEventIdOf } from '../transport/streams.js';
+import { type HttpDeps, queryList, queryOne } from './deps.js';
+
+/** `GET /events`: the native SSE stream. */
+export function eventRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get('/events', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const subscriber = await deps.identity.subscriber(request, {
+      userId: queryOne(query.user),
+      groups: queryList(query.group),
+    });
+    reply.hijack();
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) reply.raw.setHeader(name, value);
+    }
+    const sub = deps.streams.open(request.raw, reply.raw, {
+      userId: subscriber.userId,
+      groups: subscriber.groups,
+      lastEventId: lastEventIdOf(request.raw, query),
+    });
+    request.log.debug({ connection: sub.id, user: sub.userId }, 'stream opened');
+    reply.raw.once('close', () => request.log.debug({ connection: sub.id }, 'stream closed'));
+  });
+}

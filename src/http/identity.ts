@@ -1,0 +1,52 @@
+import type { FastifyRequest } from 'fastify';
+import { HeraldError, Problems } from '../errors.js';
+import { checkName } from '../protocol/grammar.js';
+
+/** Who a stream is for: the user and the groups the connection joins. */
+export interface Subscriber {
+  readonly userId: string;
+  readonly groups: readonly string[];
+}
+
+/** What a client asked for: a user id (when the route names one) and groups. */
+export interface SubscribeRequest {
+  readonly userId?: string | undefined;
+  readonly groups: readonly string[];
+}
+
+/**
+ * The identity seam: every route asks it who the caller is and whether it may act.
+ * Implementations: development (`?user=`), JWT.
+ */
+export interface IdentityProvider {
+  /** Resolves a subscriber or throws a `HeraldError` (400, 401, 403). */
+  subscriber(request: FastifyRequest, wanted: SubscribeRequest): Promise<Subscriber>;
+  /** Resolves when the caller may publish, read presence and close connections; throws otherwise. */
+  publisher(request: FastifyRequest): Promise<void>;
+}
+
+/** Development mode: the user id and groups are whatever the client says. Never in production. */
+export class DevIdentity implements IdentityProvider {
+  async subscriber(_request: FastifyRequest, wanted: SubscribeRequest): Promise<Subscriber> {
+    if (wanted.userId === undefined) {
+      throw new HeraldError(
+        Problems.invalidRequest,
+        'the user query parameter is required in development mode',
+        {
+          field: 'user',
+        },
+      );
+    }
+    const userProblem = checkName(wanted.userId, 'user');
+    if (userProblem !== undefined)
+      throw new HeraldError(Problems.invalidRequest, userProblem, { field: 'user' });
+    for (const group of wanted.groups) {
+      const groupProblem = checkName(group, 'group');
+      if (groupProblem !== undefined)
+        throw new HeraldError(Problems.invalidRequest, groupProblem, { field: 'group' });
+    }
+    return { userId: wanted.userId, groups: [...new Set(wanted.groups)] };
+  }
+
+  async publisher(_request: FastifyRequest): Promise<void> {}
+}

@@ -1,0 +1,32 @@
+import type { FastifyInstance } from 'fastify';
+import { DuplicateIdError } from '../core/ports.js';
+import { HeraldError, Problems } from '../errors.js';
+import type { HttpDeps } from './deps.js';
+import { parseBatch, parseMessage } from './publish-request.js';
+
+/** `POST /messages`: publish one message (a JSON object) or a batch (a JSON array), through the log. */
+export function messageRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.post('/messages', async (request, reply) => {
+    await deps.identity.publisher(request);
+    const body = request.body;
+    try {
+      if (Array.isArray(body)) {
+        const messages = await deps.log.appendMany(parseBatch(body));
+        return reply.code(202).send({ ids: messages.map((m) => m.id) });
+      }
+      const message = await deps.log.append(parseMessage(body));
+      return reply.code(202).send({ id: message.id });
+    } catch (error) {
+      if (error instanceof DuplicateIdError) {
+        throw new HeraldError(
+          Problems.duplicateId,
+          `id "${error.id}" is already used by a retained message`,
+          {
+            field: 'id',
+          },
+        );
+      }
+      throw error;
+    }
+  });
+}

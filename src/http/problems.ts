@@ -1,0 +1,73 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { LogUnavailableError } from '../core/ports.js';
+import { HeraldError, Problems, type ProblemType, problemBody } from '../errors.js';
+
+const PROBLEM_JSON = 'application/problem+json';
+
+interface Classified {
+  readonly type: ProblemType;
+  readonly detail: string;
+  readonly extra: Readonly<Record<string, unknown>>;
+}
+
+/** Maps any error raised while handling a request to one catalogue entry. */
+function classify(error: unknown): Classified {
+  if (error instanceof HeraldError) return { type: error.problem, detail: error.detail, extra: error.extra };
+  if (error instanceof LogUnavailableError)
+    return { type: Problems.logUnavailable, detail: error.message, extra: {} };
+  if (!(error instanceof Error))
+    return { type: Problems.internal, detail: 'an unexpected error occurred', extra: {} };
+  const code = (error as FastifyError).code;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return { type: Problems.bodyTooLarge, detail: error.message, extra: {} };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return { type: Problems.unsupportedMediaType, detail: 'send the body as application/json', extra: {} };
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { type: Problems.malformedJson, detail: 'the body is empty', extra: {} };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return { type: Problems.malformedJson, detail: error.message, extra: {} };
+    case 'FST_ERR_VALIDATION':
+      return { type: Problems.invalidRequest, detail: error.message, extra: {} };
+  }
+  const status = (error as FastifyError).statusCode;
+  if (error instanceof SyntaxError && status === 400) {
+    return { type: Problems.malformedJson, detail: error.message, extra: {} };
+  }
+  if (status !== undefined && status >= 400 && status < 500) {
+    return { type: Problems.invalidRequest, detail: error.message, extra: {} };
+  }
+  return { type: Problems.internal, detail: 'an unexpected error occurred; it has been logged', extra: {} };
+}
+
+/** Answers every error and unknown route with an RFC 9457 problem body, logged once. */
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error, request, reply) => {
+    const { type, detail, extra } = classify(error);
+    if (type.status >= 500) request.log.error({ err: error, problem: type.code }, 'request failed');
+    else request.log.info({ problem: type.code, detail, url: request.url }, 'request rejected');
+    const retryAfter = extra.retryAfter;
+    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+    reply
+      .code(type.status)
+      .type(PROBLEM_JSON)
+      .send(problemBody(type, detail, request.url, extra));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const detail = `no route ${request.method} ${request.url.split('?')[0]}`;
+    request.log.info({ problem: Problems.notFound.code, detail }, 'request rejected');
+    reply
+      .code(404)
+      .type(PROBLEM_JSON)
+      .send(problemBody(Problems.notFound, detail, request.url));
+  });
+}
+
+/** A problem written straight to a socket: for errors Node raises before a request exists (431, 400). */
+export function rawProblemResponse(type: ProblemType, detail: string): string {
+  const body = JSON.stringify(problemBody(type, detail));
+  return (
+    `HTTP/1.1 ${type.status} ${type.title}\r\n` +
+    `Content-Type: ${PROBLEM_JSON}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  );
+}

@@ -1,0 +1,145 @@
+import type { Message, MessageDraft } from '../core/message.js';
+import { DuplicateIdError, type Log, type Replay } from '../core/ports.js';
+import { type Audience, addressedTo } from '../protocol/topics.js';
+
+/** Retention of the in-memory log. */
+export interface MemoryLogOptions {
+  /** Messages kept for replay (a ring buffer of this size). */
+  readonly historySize: number;
+  /** Milliseconds a message stays replayable. */
+  readonly historyAgeMs: number;
+  /** Clock, for tests of age retention. */
+  readonly now?: () => number;
+}
+
+/**
+ * The embedded default: a bounded ring buffer of recent messages in this process.
+ *
+ * Positions are `<epoch>-<seq>`: the epoch is drawn at start, so after a restart an id from the old
+ * process is unknown (a `gap`), never mistaken for a message of the new one.
+ */
+export class MemoryLog implements Log {
+  readonly epoch: string;
+  private readonly ring: (Message | undefined)[];
+  private readonly byPublisherId = new Map<string, number>();
+  private headSeq = 0;
+  private oldestSeq = 1;
+  private listener: (message: Message) => void = () => {};
+  private readonly now: () => number;
+
+  constructor(private readonly options: MemoryLogOptions) {
+    if (options.historySize < 1) throw new RangeError('historySize must be at least 1');
+    this.ring = new Array(options.historySize);
+    this.now = options.now ?? Date.now;
+    // Microseconds of the start time plus noise: digit-first (publisher ids are letter-first) and
+    // distinct for every process start.
+    this.epoch = String(Date.now() * 1000 + Math.floor(Math.random() * 1000));
+  }
+
+  async append(draft: MessageDraft): Promise<Message> {
+    if (draft.id !== undefined && this.byPublisherId.has(draft.id)) throw new DuplicateIdError(draft.id);
+    return this.store(draft);
+  }
+
+  async appendMany(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    const ids = new Set<string>();
+    for (const draft of drafts) {
+      if (draft.id === undefined) continue;
+      if (this.byPublisherId.has(draft.id) || ids.has(draft.id)) throw new DuplicateIdError(draft.id);
+      ids.add(draft.id);
+    }
+    return drafts.map((draft) => this.store(draft));
+  }
+
+  async head(): Promise<string> {
+    return this.positionOf(this.headSeq);
+  }
+
+  tail(listener: (message: Message) => void): void {
+    this.listener = listener;
+  }
+
+  async readAfter(id: string, audience: Audience, limit: number): Promise<Replay> {
+    this.pruneByAge();
+    const seq = this.resolve(id);
+    if (seq === undefined || seq > this.headSeq) return { kind: 'gap', reason: 'unknown-id' };
+    if (seq < this.oldestSeq - 1) return { kind: 'gap', reason: 'expired' };
+    const messages: Message[] = [];
+    // Bound the scan too, so a page costs O(limit) even when few messages are addressed to the audience.
+    const scanEnd = Math.min(this.headSeq, seq + limit * 16);
+    let s = seq + 1;
+    for (; s <= scanEnd && messages.length < limit; s++) {
+      const message = this.at(s);
+      if (addressedTo(message.topics, audience)) messages.push(message);
+    }
+    const next = s <= this.headSeq ? this.positionOf(s - 1) : undefined;
+    return { kind: 'messages', messages, next };
+  }
+
+  comparePositions(a: string, b: string): number {
+    return seqOf(a) - seqOf(b);
+  }
+
+  async close(): Promise<void> {
+    this.listener = () => {};
+  }
+
+  private store(draft: MessageDraft): Message {
+    const seq = this.headSeq + 1;
+    const pos = this.positionOf(seq);
+    const message: Message = {
+      id: draft.id ?? pos,
+      pos,
+      topics: draft.topics,
+      event: draft.event,
+      data: draft.data,
+      ts: this.now(),
+    };
+    const slot = seq % this.ring.length;
+    const evicted = this.ring[slot];
+    if (evicted !== undefined) this.forget(evicted);
+    this.ring[slot] = message;
+    this.headSeq = seq;
+    this.oldestSeq = Math.max(this.oldestSeq, seq - this.ring.length + 1);
+    if (draft.id !== undefined) this.byPublisherId.set(draft.id, seq);
+    this.pruneByAge();
+    this.listener(message);
+    return message;
+  }
+
+  private pruneByAge(): void {
+    const cutoff = this.now() - this.options.historyAgeMs;
+    while (this.oldestSeq <= this.headSeq) {
+      const oldest = this.at(this.oldestSeq);
+      if (oldest.ts >= cutoff) break;
+      this.forget(oldest);
+      this.ring[this.oldestSeq % this.ring.length] = undefined;
+      this.oldestSeq++;
+    }
+  }
+
+  private forget(message: Message): void {
+    if (message.id !== message.pos) this.byPublisherId.delete(message.id);
+  }
+
+  private at(seq: number): Message {
+    return this.ring[seq % this.ring.length] as Message;
+  }
+
+  private resolve(id: string): number | undefined {
+    const published = this.byPublisherId.get(id);
+    if (published !== undefined) return published;
+    const dash = id.indexOf('-');
+    if (dash < 0 || id.slice(0, dash) !== this.epoch) return undefined;
+    const seq = Number(id.slice(dash + 1));
+    return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
+  }
+
+  private positionOf(seq: number): string {
+    return `${this.epoch}-${seq}`;
+  }
+}
+
+function seqOf(position: string): number {
+  return Number(position.slice(position.indexOf('-') + 1));
+}

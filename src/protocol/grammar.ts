@@ -1,0 +1,57 @@
+/**
+ * What a valid user id, group name, event name and publisher-chosen message id look like.
+ * Shared by the HTTP API, the protocol adapters and the client, so every door refuses the same input.
+ */
+
+/** Maximum length of a user id, group name or user prefix. */
+export const MAX_NAME_LENGTH = 128;
+/** Maximum length of an event name. */
+export const MAX_EVENT_LENGTH = 64;
+/** Maximum length of a publisher-chosen id. */
+export const MAX_ID_LENGTH = 128;
+
+const NAME = /^[A-Za-z0-9._~@:+-]+$/;
+const EVENT = /^[A-Za-z][A-Za-z0-9._:-]*$/;
+// Log-assigned ids always start with a digit; publisher ids start with a letter or `_`, so they never collide.
+const PUBLISHER_ID = /^[A-Za-z_][A-Za-z0-9._~:+-]*$/;
+const LINE_OR_NUL = /[\r\n\0]/;
+
+/** Event names Herald itself sends; publishers may not use them, so they cannot be spoofed. */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connected', 'gap', 'disconnect']);
+
+/** Returns why `value` is not a valid user id or group name, or `undefined` when it is. */
+export function checkName(value: unknown, what: string): string | undefined {
+  if (typeof value !== 'string') return `${what} must be a string`;
+  if (value.length === 0 || value.length > MAX_NAME_LENGTH)
+    return `${what} must be 1 to ${MAX_NAME_LENGTH} characters long`;
+  if (!NAME.test(value)) return `${what} may contain only letters, digits and . _ ~ @ : + -`;
+  return undefined;
+}
+
+/** Returns why `value` is not a valid event name, or `undefined` when it is. */
+export function checkEventName(value: unknown, what = 'event'): string | undefined {
+  if (typeof value !== 'string') return `${what} must be a string`;
+  if (LINE_OR_NUL.test(value)) return `${what} must not contain CR, LF or NUL`;
+  if (value.length === 0 || value.length > MAX_EVENT_LENGTH)
+    return `${what} must be 1 to ${MAX_EVENT_LENGTH} characters long`;
+  if (!EVENT.test(value))
+    return `${what} must start with a letter and contain only letters, digits and . _ : -`;
+  if (RESERVED_EVENTS.has(value)) return `${what} "${value}" is reserved by Herald`;
+  return undefined;
+}
+
+/** Returns why `value` is not a valid publisher-chosen message id, or `undefined` when it is. */
+export function checkPublisherId(value: unknown, what = 'id'): string | undefined {
+  if (typeof value !== 'string') return `${what} must be a string`;
+  if (LINE_OR_NUL.test(value)) return `${what} must not contain CR, LF or NUL`;
+  if (value.length === 0 || value.length > MAX_ID_LENGTH)
+    return `${what} must be 1 to ${MAX_ID_LENGTH} characters long`;
+  if (!PUBLISHER_ID.test(value))
+    return `${what} must start with a letter or _ (ids starting with a digit are assigned by Herald) and contain only letters, digits and . _ ~ : + -`;
+  return undefined;
+}
+
+/** True when a Last-Event-ID value could be an id at all (single line, bounded); anything else is a gap. */
+export function isPlausibleLastEventId(value: string): boolean {
+  return value.length > 0 && value.length <= MAX_ID_LENGTH && !LINE_OR_NUL.test(value);
+}

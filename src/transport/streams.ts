@@ -1,0 +1,61 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Hub } from '../core/hub.js';
+import { Subscription } from '../core/subscription.js';
+import { isPlausibleLastEventId } from '../protocol/grammar.js';
+import type { SseEvent } from '../protocol/sse-frame.js';
+import type { SseTransport } from './sse.js';
+
+/** Who a stream is for, after authentication. */
+export interface StreamRequest {
+  readonly userId: string;
+  readonly groups: readonly string[];
+  /** The client's resume point (`Last-Event-ID`), if any. */
+  readonly lastEventId: string | undefined;
+  /** Events sent after `connected`, such as the classic API's greeting. */
+  readonly greetingEvents?: readonly Omit<SseEvent, 'id'>[];
+}
+
+/** A stand-in for an id no log can have issued (log ids start with a digit, publisher ids with a letter). */
+const UNUSABLE_ID = '-';
+
+/** Opens SSE streams onto the hub; shared by the native `/events` route and the protocol adapters. */
+export class StreamOpener {
+  private nextConnection = 0;
+
+  constructor(
+    private readonly hub: Hub,
+    private readonly sse: SseTransport,
+    /** Prefix of connection ids, unique per process (node id). */
+    private readonly nodeId: string,
+    private readonly onError: (error: unknown) => void,
+  ) {}
+
+  /** Starts the stream on `response`; returns its subscription. */
+  open(request: IncomingMessage, response: ServerResponse, stream: StreamRequest): Subscription {
+    const connectionId = `${this.nodeId}.${(++this.nextConnection).toString(36)}`;
+    let subscription: Subscription | undefined;
+    const sink = this.sse.start(request, response, () => {
+      if (subscription !== undefined) this.hub.detach(subscription);
+    });
+    subscription = new Subscription(connectionId, stream.userId, stream.groups, sink, {
+      transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
+      remoteAddress: request.socket.remoteAddress ?? '',
+    });
+    if (request.socket.destroyed) this.hub.detach(subscription);
+    const lastEventId =
+      stream.lastEventId === undefined || isPlausibleLastEventId(stream.lastEventId)
+        ? stream.lastEventId
+        : UNUSABLE_ID;
+    const greeting = this.sse.greeting(connectionId, stream.greetingEvents);
+    if (!subscription.closed) this.hub.attach(subscription, lastEventId, greeting).catch(this.onError);
+    return subscription;
+  }
+}
+
+/** Reads the resume point: the `Last-Event-ID` header, else the `lastEventId` query parameter. */
+export function lastEventIdOf(request: IncomingMessage, query: Record<string, unknown>): string | undefined {
+  const header = request.headers['last-event-id'];
+  if (typeof header === 'string' && header !== '') return header;
+  const param = query.lastEventId;
+  return typeof param === 'string' && param !== '' ? param : undefined;
+}
