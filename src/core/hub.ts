@@ -209,15 +209,19 @@ export class Hub {
     }
   }
 
-  /** Writes each dirty subscription's pending frames in one write; closes those past the output bound. */
+  /**
+   * Writes each dirty subscription's pending frames in one write. A connection still holding more than the
+   * bound from earlier writes is closed instead: a burst larger than the bound is fine for a client that
+   * reads, and memory stays below the bound plus one tick's messages for one that does not.
+   */
   private flush(): void {
     this.flushScheduled = false;
     const dirty = this.dirty;
     for (let i = 0; i < dirty.length; i++) {
       const sub = dirty[i] as Subscription;
       if (sub.closed || sub.pendingBytes === 0) continue;
-      this.write(sub);
       if (sub.sink.bufferedBytes > this.maxBufferedBytes) this.evictSlow(sub);
+      else this.write(sub);
     }
     dirty.length = 0;
   }

@@ -27,8 +27,12 @@ export async function startHerald(overrides: Partial<Config> = {}): Promise<Test
   return { url, herald, logs, close: () => herald.close() };
 }
 
+/** A parsed JSON body; tests assert on it field by field. */
+// biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions that read them
+export type JsonBody = any;
+
 /** POSTs JSON and returns the status and parsed body. */
-export async function postJson(url: string, body: unknown): Promise<{ status: number; body: any }> {
+export async function postJson(url: string, body: unknown): Promise<{ status: number; body: JsonBody }> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
@@ -49,7 +53,7 @@ export async function publish(base: string, message: Record<string, unknown>): P
 export async function getJson(
   url: string,
   init?: RequestInit,
-): Promise<{ status: number; type: string; body: any }> {
+): Promise<{ status: number; type: string; body: JsonBody }> {
   const response = await fetch(url, init);
   const text = await response.text();
   return {
