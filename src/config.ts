@@ -72,6 +72,8 @@ interface OptionSpec {
   readonly default: string;
   readonly help: string;
   readonly choices?: readonly string[];
+  /** Placeholder of the value in `--help`, when the kind says too little (`secret`, `path`, `url`). */
+  readonly meta?: string;
 }
 
 /** The option table: parsing, validation and `--help` all read it, so they cannot disagree. */
@@ -160,6 +162,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'jwtSecret',
+    meta: 'secret',
     flag: 'jwt-secret',
     env: 'HERALD_JWT_SECRET',
     kind: 'optional',
@@ -168,6 +171,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'jwtPublicKey',
+    meta: 'path',
     flag: 'jwt-public-key',
     env: 'HERALD_JWT_PUBLIC_KEY',
     kind: 'optional',
@@ -176,6 +180,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'jwksUrl',
+    meta: 'url',
     flag: 'jwks-url',
     env: 'HERALD_JWKS_URL',
     kind: 'optional',
@@ -192,6 +197,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'jwtIssuer',
+    meta: 'issuer',
     flag: 'jwt-issuer',
     env: 'HERALD_JWT_ISSUER',
     kind: 'optional',
@@ -200,6 +206,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'jwtAudience',
+    meta: 'audience',
     flag: 'jwt-audience',
     env: 'HERALD_JWT_AUDIENCE',
     kind: 'optional',
@@ -216,6 +223,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'publishKey',
+    meta: 'key',
     flag: 'publish-key',
     env: 'HERALD_PUBLISH_KEY',
     kind: 'optional',
@@ -224,6 +232,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'adminKey',
+    meta: 'key',
     flag: 'admin-key',
     env: 'HERALD_ADMIN_KEY',
     kind: 'optional',
@@ -272,6 +281,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'corsOrigins',
+    meta: 'origins',
     flag: 'cors-origin',
     env: 'HERALD_CORS_ORIGIN',
     kind: 'list',
@@ -280,6 +290,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   },
   {
     key: 'trustProxy',
+    meta: 'proxies',
     flag: 'trust-proxy',
     env: 'HERALD_TRUST_PROXY',
     kind: 'optional',
@@ -438,13 +449,15 @@ export function redact(url: string): string {
 export function helpText(): string {
   const lines = [
     'Usage: herald [options]',
+    '       herald token --sub <user> [--groups a,b] [--ttl 1h] [--publish]   (mints a development token)',
     '',
     'Real-time message push over Server-Sent Events.',
     '',
     'Options:',
   ];
   for (const option of OPTIONS) {
-    const flag = option.kind === 'boolean' ? `--${option.flag}` : `--${option.flag} <${option.kind}>`;
+    const flag =
+      option.kind === 'boolean' ? `--${option.flag}` : `--${option.flag} <${option.meta ?? option.kind}>`;
     lines.push(`  ${flag.padEnd(26)} ${option.help}`);
     lines.push(
       `  ${''.padEnd(26)} env ${option.env}, default ${option.default === '' ? '(none)' : option.default}`,
