@@ -94,11 +94,9 @@ export class TokenIdentity implements IdentityProvider {
       throw new HeraldError(Problems.unauthorized, 'the admin API needs Authorization: Bearer <admin key>');
     }
     if (this.adminKey !== undefined && timingSafeEqual(digest(bearer), this.adminKey)) return;
-    const other =
-      (this.publishKey !== undefined && timingSafeEqual(digest(bearer), this.publishKey)) ||
-      (bearer.includes('.') && (await this.verifier.verify(bearer).then(() => true)));
-    if (other) throw new HeraldError(Problems.forbidden, 'only the admin key opens the admin API');
-    throw new HeraldError(Problems.unauthorized, 'the key is not accepted');
+    // A valid publisher credential is known but not enough (403); anything else is not a credential (401).
+    await this.publisher(request);
+    throw new HeraldError(Problems.forbidden, 'only the admin key opens the admin API');
   }
 }
 
