@@ -14,9 +14,55 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly historySize: number;
   readonly historyAgeMs: number;
+  /** HS256 secret for tokens; unset when empty. */
+  readonly jwtSecret: string | undefined;
+  /** Path to a PEM public key (RSA → RS256, EC P-256 → ES256). */
+  readonly jwtPublicKey: string | undefined;
+  /** JWKS endpoint (RS256/ES256 keys, selected by `kid`). */
+  readonly jwksUrl: string | undefined;
+  /** Least time between two JWKS fetches; an unknown `kid` refetches at most this often. */
+  readonly jwksCooldownMs: number;
+  /** Required `iss` of tokens, when set. */
+  readonly jwtIssuer: string | undefined;
+  /** Required `aud` of tokens, when set. */
+  readonly jwtAudience: string | undefined;
+  /** Clock difference tolerated on `exp` and `nbf`. */
+  readonly jwtClockSkewMs: number;
+  /** Static API key of publishers. */
+  readonly publishKey: string | undefined;
+  /** Static key of the admin API and dashboard; also accepted from publishers. */
+  readonly adminKey: string | undefined;
+  /** Open streams on this node at most (0: no ceiling). */
+  readonly maxConnections: number;
+  /** Open streams from one client address at most (0: no limit). */
+  readonly maxConnectionsPerIp: number;
+  /** Open streams of one user at most (0: no limit). */
+  readonly maxConnectionsPerUser: number;
+  /** Messages per second one publisher may sustain (0: no limit). */
+  readonly publishRate: number;
+  /** Messages one publisher may send at once above the sustained rate. */
+  readonly publishBurst: number;
+  /** Origins allowed by CORS; empty: same origin only (every origin in development mode). */
+  readonly corsOrigins: readonly string[];
+  /** Proxies whose `X-Forwarded-For` is believed: `true`, a hop count, or addresses/CIDRs; unset: none. */
+  readonly trustProxy: boolean | number | string | undefined;
+  /** Largest request line plus headers (431 beyond). */
+  readonly maxHeaderBytes: number;
+  /** Longest request URL (414 beyond). */
+  readonly maxUrlLength: number;
 }
 
-type Kind = 'integer' | 'string' | 'boolean' | 'duration' | 'bytes' | 'port' | 'choice';
+type Kind =
+  | 'integer'
+  | 'limit'
+  | 'string'
+  | 'optional'
+  | 'list'
+  | 'boolean'
+  | 'duration'
+  | 'bytes'
+  | 'port'
+  | 'choice';
 
 interface OptionSpec {
   readonly key: keyof Config;
@@ -26,6 +72,8 @@ interface OptionSpec {
   readonly default: string;
   readonly help: string;
   readonly choices?: readonly string[];
+  /** Placeholder of the value in `--help`, when the kind says too little (`secret`, `path`, `url`). */
+  readonly meta?: string;
 }
 
 /** The option table: parsing, validation and `--help` all read it, so they cannot disagree. */
@@ -112,6 +160,159 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '1h',
     help: 'how long a message stays replayable',
   },
+  {
+    key: 'jwtSecret',
+    meta: 'secret',
+    flag: 'jwt-secret',
+    env: 'HERALD_JWT_SECRET',
+    kind: 'optional',
+    default: '',
+    help: 'HS256 secret of subscriber and publisher tokens (at least 32 characters)',
+  },
+  {
+    key: 'jwtPublicKey',
+    meta: 'path',
+    flag: 'jwt-public-key',
+    env: 'HERALD_JWT_PUBLIC_KEY',
+    kind: 'optional',
+    default: '',
+    help: 'path to a PEM public key of tokens: RSA (RS256) or EC P-256 (ES256)',
+  },
+  {
+    key: 'jwksUrl',
+    meta: 'url',
+    flag: 'jwks-url',
+    env: 'HERALD_JWKS_URL',
+    kind: 'optional',
+    default: '',
+    help: 'JWKS endpoint of token keys (RS256/ES256), cached and refetched on an unknown kid',
+  },
+  {
+    key: 'jwksCooldownMs',
+    flag: 'jwks-cooldown',
+    env: 'HERALD_JWKS_COOLDOWN',
+    kind: 'duration',
+    default: '30s',
+    help: 'least time between two JWKS fetches (bounds refetches caused by unknown kids)',
+  },
+  {
+    key: 'jwtIssuer',
+    meta: 'issuer',
+    flag: 'jwt-issuer',
+    env: 'HERALD_JWT_ISSUER',
+    kind: 'optional',
+    default: '',
+    help: 'required iss claim of tokens (unchecked when unset)',
+  },
+  {
+    key: 'jwtAudience',
+    meta: 'audience',
+    flag: 'jwt-audience',
+    env: 'HERALD_JWT_AUDIENCE',
+    kind: 'optional',
+    default: '',
+    help: 'required aud claim of tokens (unchecked when unset)',
+  },
+  {
+    key: 'jwtClockSkewMs',
+    flag: 'jwt-clock-skew',
+    env: 'HERALD_JWT_CLOCK_SKEW',
+    kind: 'duration',
+    default: '30s',
+    help: 'clock difference tolerated on exp and nbf',
+  },
+  {
+    key: 'publishKey',
+    meta: 'key',
+    flag: 'publish-key',
+    env: 'HERALD_PUBLISH_KEY',
+    kind: 'optional',
+    default: '',
+    help: 'static API key of publishers (Authorization: Bearer <key>)',
+  },
+  {
+    key: 'adminKey',
+    meta: 'key',
+    flag: 'admin-key',
+    env: 'HERALD_ADMIN_KEY',
+    kind: 'optional',
+    default: '',
+    help: 'static key of the admin API and dashboard; also accepted from publishers',
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    env: 'HERALD_MAX_CONNECTIONS',
+    kind: 'limit',
+    default: '10000',
+    help: 'open streams on this node at most; 503 beyond (0: no ceiling)',
+  },
+  {
+    key: 'maxConnectionsPerIp',
+    flag: 'max-connections-per-ip',
+    env: 'HERALD_MAX_CONNECTIONS_PER_IP',
+    kind: 'limit',
+    default: '1000',
+    help: 'open streams from one client address at most; 429 beyond (0: no limit)',
+  },
+  {
+    key: 'maxConnectionsPerUser',
+    flag: 'max-connections-per-user',
+    env: 'HERALD_MAX_CONNECTIONS_PER_USER',
+    kind: 'limit',
+    default: '10',
+    help: 'open streams of one user at most; 429 beyond (0: no limit)',
+  },
+  {
+    key: 'publishRate',
+    flag: 'publish-rate',
+    env: 'HERALD_PUBLISH_RATE',
+    kind: 'limit',
+    default: '1000',
+    help: 'messages per second one publisher may sustain; 429 beyond (0: no limit)',
+  },
+  {
+    key: 'publishBurst',
+    flag: 'publish-burst',
+    env: 'HERALD_PUBLISH_BURST',
+    kind: 'integer',
+    default: '2000',
+    help: 'messages one publisher may send at once above the sustained rate',
+  },
+  {
+    key: 'corsOrigins',
+    meta: 'origins',
+    flag: 'cors-origin',
+    env: 'HERALD_CORS_ORIGIN',
+    kind: 'list',
+    default: '',
+    help: 'comma-separated origins allowed by CORS (none: same origin only; any in development mode)',
+  },
+  {
+    key: 'trustProxy',
+    meta: 'proxies',
+    flag: 'trust-proxy',
+    env: 'HERALD_TRUST_PROXY',
+    kind: 'optional',
+    default: '',
+    help: 'proxies whose X-Forwarded-For names the client: true, a hop count, or addresses/CIDRs',
+  },
+  {
+    key: 'maxHeaderBytes',
+    flag: 'max-header-size',
+    env: 'HERALD_MAX_HEADER_SIZE',
+    kind: 'bytes',
+    default: '16KiB',
+    help: 'largest request line plus headers; 431 beyond',
+  },
+  {
+    key: 'maxUrlLength',
+    flag: 'max-url-length',
+    env: 'HERALD_MAX_URL_LENGTH',
+    kind: 'bytes',
+    default: '8KiB',
+    help: 'longest request URL; 414 beyond',
+  },
 ];
 
 /** A bad option value: the message is one line naming the option. */
@@ -147,6 +348,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
           : `--${option.flag}`;
     config[option.key] = parseValue(option, raw, source);
   }
+  if (config.trustProxy !== undefined) config.trustProxy = parseTrustProxy(config.trustProxy as string);
   const result = config as unknown as Config;
   checkLogUrl(result.log);
   return result;
@@ -171,6 +373,19 @@ function parseValue(option: OptionSpec, raw: string, source: string): unknown {
       const n = Number(raw);
       return Number.isSafeInteger(n) && n >= 1 ? n : bad('expected a positive integer');
     }
+    case 'limit': {
+      const n = Number(raw);
+      return /^\d+$/.test(raw) && Number.isSafeInteger(n)
+        ? n
+        : bad('expected 0 (no limit) or a positive integer');
+    }
+    case 'optional':
+      return raw === '' ? undefined : raw;
+    case 'list':
+      return raw
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
     case 'duration':
       return parseDuration(raw) ?? bad('expected a duration such as 500ms, 15s, 5m or 1h');
     case 'bytes':
@@ -210,6 +425,14 @@ export function parseBytes(text: string): number | undefined {
   return bytes >= 1 ? bytes : undefined;
 }
 
+/** `true`/`false`, a hop count, or a comma-separated list of addresses and CIDRs (Fastify's `trustProxy`). */
+function parseTrustProxy(raw: string): boolean | number | string | undefined {
+  if (/^\d+$/.test(raw)) return Number(raw) === 0 ? undefined : Number(raw);
+  if (/^(true|yes|on)$/i.test(raw)) return true;
+  if (/^(false|no|off)$/i.test(raw)) return undefined;
+  return raw;
+}
+
 function checkLogUrl(log: string): void {
   if (log === 'memory') return;
   throw new ConfigError(
@@ -226,15 +449,19 @@ export function redact(url: string): string {
 export function helpText(): string {
   const lines = [
     'Usage: herald [options]',
+    '       herald token --sub <user> [--groups a,b] [--ttl 1h] [--publish]   (mints a development token)',
     '',
     'Real-time message push over Server-Sent Events.',
     '',
     'Options:',
   ];
   for (const option of OPTIONS) {
-    const flag = option.kind === 'boolean' ? `--${option.flag}` : `--${option.flag} <${option.kind}>`;
+    const flag =
+      option.kind === 'boolean' ? `--${option.flag}` : `--${option.flag} <${option.meta ?? option.kind}>`;
     lines.push(`  ${flag.padEnd(26)} ${option.help}`);
-    lines.push(`  ${''.padEnd(26)} env ${option.env}, default ${option.default}`);
+    lines.push(
+      `  ${''.padEnd(26)} env ${option.env}, default ${option.default === '' ? '(none)' : option.default}`,
+    );
   }
   lines.push(`  ${'--help'.padEnd(26)} show this text`);
   return lines.join('\n');

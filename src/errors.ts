@@ -24,12 +24,16 @@ export const Problems = {
   methodNotAllowed: problem('method-not-allowed', 405, 'The method is not allowed on this resource'),
   duplicateId: problem('duplicate-id', 409, 'The message id is already used'),
   bodyTooLarge: problem('body-too-large', 413, 'The body is too large'),
+  uriTooLong: problem('uri-too-long', 414, 'The request URL is too long'),
   unsupportedMediaType: problem('unsupported-media-type', 415, 'The body must be application/json'),
   headersTooLarge: problem('headers-too-large', 431, 'The request headers or URL are too large'),
   tooManyRequests: problem('too-many-requests', 429, 'Too many requests'),
+  tooManyConnections: problem('too-many-connections', 429, 'Too many open connections'),
   internal: problem('internal', 500, 'Internal server error'),
   logUnavailable: problem('log-unavailable', 503, 'The message log is unavailable; nothing was accepted'),
   draining: problem('draining', 503, 'The server is shutting down'),
+  serverFull: problem('server-full', 503, 'The server holds as many connections as it may'),
+  authUnavailable: problem('auth-unavailable', 503, 'The token keys cannot be fetched; retry later'),
 } as const satisfies Record<string, ProblemType>;
 
 /** Base URI of problem types; `type` is this plus the code. */

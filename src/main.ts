@@ -1,8 +1,78 @@
-import { ConfigError, helpText, loadConfig } from './config.js';
+import { parseArgs } from 'node:util';
+import { mintToken } from './auth/mint.js';
+import { ConfigError, helpText, loadConfig, parseDuration } from './config.js';
+import { checkName } from './protocol/grammar.js';
 import { createHerald } from './server.js';
+
+const TOKEN_HELP = `Usage: herald token --sub <user> [--groups a,b] [--ttl 1h] [--publish]
+
+Mints a development token (HS256) with the configured secret (--jwt-secret or HERALD_JWT_SECRET)
+and prints it. Production backends mint their own tokens with any JWT library.
+
+Options:
+  --sub <user>      the user id (sub claim); required
+  --groups <list>   comma-separated groups the token allows (groups claim)
+  --ttl <duration>  lifetime such as 15m or 1h; default 1h
+  --publish         adds "herald": {"publish": true}: the token may publish
+  --jwt-secret <s>  the secret; default HERALD_JWT_SECRET`;
+
+/** `herald token`: prints a token minted with the configured secret; exit code 2 on bad input. */
+export async function tokenCommand(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const fail = (message: string): void => {
+    process.stderr.write(`herald token: ${message}\n`);
+    process.exitCode = 2;
+  };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        sub: { type: 'string' },
+        groups: { type: 'string' },
+        ttl: { type: 'string' },
+        publish: { type: 'boolean' },
+        'jwt-secret': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    return fail((error as Error).message.split('\n')[0] ?? 'bad arguments');
+  }
+  if (values.help === true) {
+    process.stdout.write(`${TOKEN_HELP}\n`);
+    return;
+  }
+  const secret = (values['jwt-secret'] as string | undefined) ?? env.HERALD_JWT_SECRET;
+  if (secret === undefined || secret === '') return fail('needs --jwt-secret or HERALD_JWT_SECRET');
+  const sub = values.sub as string | undefined;
+  const subProblem = checkName(sub, '--sub');
+  if (sub === undefined || subProblem !== undefined) return fail(subProblem ?? '--sub is required');
+  const groups =
+    values.groups === undefined
+      ? undefined
+      : String(values.groups)
+          .split(',')
+          .map((g) => g.trim())
+          .filter((g) => g !== '');
+  for (const group of groups ?? []) {
+    const problem = checkName(group, `group "${group}"`);
+    if (problem !== undefined) return fail(problem);
+  }
+  const ttlMs = parseDuration(String(values.ttl ?? '1h'));
+  if (ttlMs === undefined || ttlMs < 1000) return fail('--ttl expects a duration such as 15m or 1h');
+  try {
+    const token = await mintToken(secret, { sub, groups, ttlMs, publish: values.publish === true });
+    process.stdout.write(`${token}\n`);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+}
 
 /** The `herald` command: parse options, start the node, stop cleanly on SIGTERM/SIGINT. */
 export async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'token') return tokenCommand(argv.slice(1), process.env);
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
     return;

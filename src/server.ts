@@ -2,12 +2,18 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
-import type { Config } from './config.js';
+import { ExpiryWheel } from './auth/expiry-wheel.js';
+import { KeyConfigError, TokenVerifier } from './auth/verify.js';
+import { type Config, ConfigError } from './config.js';
 import { Disconnect } from './core/disconnect.js';
 import { Hub } from './core/hub.js';
 import type { Log } from './core/ports.js';
+import type { Subscription } from './core/subscription.js';
 import { buildApp } from './http/app.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
+import { ConnectionLimits, PublishRateLimiter } from './http/limits.js';
+import { StreamGuard } from './http/stream-guard.js';
+import { TokenIdentity } from './http/token-identity.js';
 import { MemoryLog } from './log/memory.js';
 import { LocalPresence } from './presence/local.js';
 import { SseTransport } from './transport/sse.js';
@@ -33,10 +39,33 @@ function createLog(config: Config): Log {
   throw new Error(`unsupported log ${config.log}`);
 }
 
-/** The identity seam's implementation for this configuration. */
+/**
+ * The identity seam's implementation for this configuration. Production mode refuses to start without
+ * a token key, naming the options, rather than run open.
+ */
 function createIdentity(config: Config): IdentityProvider {
   if (config.dev) return new DevIdentity();
-  throw new Error('production mode needs authentication keys; run with --dev for development');
+  let verifier: TokenVerifier;
+  try {
+    verifier = new TokenVerifier({
+      secret: config.jwtSecret,
+      publicKeyPath: config.jwtPublicKey,
+      jwksUrl: config.jwksUrl,
+      jwksCooldownMs: config.jwksCooldownMs,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      clockSkewMs: config.jwtClockSkewMs,
+    });
+  } catch (error) {
+    if (error instanceof KeyConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
+  if (!verifier.configured) {
+    throw new ConfigError(
+      'production mode needs a token key: set --jwt-secret (HERALD_JWT_SECRET), --jwt-public-key (HERALD_JWT_PUBLIC_KEY) or --jwks-url (HERALD_JWKS_URL), or run with --dev',
+    );
+  }
+  return new TokenIdentity(verifier, { publishKey: config.publishKey, adminKey: config.adminKey });
 }
 
 /** The composition root: builds log, hub, transports and HTTP from the configuration and wires them. */
@@ -50,14 +79,30 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
   const streams = new StreamOpener(hub, sse, nodeId, (error) => log.warn({ err: error }, 'stream failed'));
   const presence = new LocalPresence(hub);
+  const expiry = new ExpiryWheel<Subscription>((sub) => hub.end(sub, Disconnect.tokenExpired));
+  const limits = new ConnectionLimits({
+    maxConnections: config.maxConnections,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    maxConnectionsPerUser: config.maxConnectionsPerUser,
+    retryAfterSeconds: Math.max(1, Math.ceil(config.retryMs / 1000)),
+  });
+  const guard = new StreamGuard(streams, limits, expiry);
+  const publishRate = new PublishRateLimiter({
+    ratePerSecond: config.publishRate,
+    burst: config.publishBurst,
+  });
   let closing = false;
   const app = await buildApp(
-    { hub, log: messageLog, presence, streams, identity },
+    { hub, log: messageLog, presence, streams, identity, guard, publishRate },
     {
       logger: log,
       bodyLimitBytes: config.bodyLimitBytes,
       isReady: () => !closing,
       adapters: [classicRoutes],
+      cors: config.corsOrigins.length > 0 ? config.corsOrigins : config.dev,
+      trustProxy: config.trustProxy,
+      maxHeaderBytes: config.maxHeaderBytes,
+      maxUrlLength: config.maxUrlLength,
     },
   );
   if (config.dev)
@@ -79,6 +124,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       if (closing) return;
       closing = true;
       sse.close();
+      expiry.close();
       hub.disconnectAll(Disconnect.shutdown);
       await app.close();
       await messageLog.close();

@@ -17,18 +17,16 @@ export function classicRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get<{ Params: { userId: string } }>('/sse/subscribe/:userId', async (request, reply) => {
     const userId = userIdParam(request.params.userId);
     const subscriber = await deps.identity.subscriber(request, { userId, groups: [] });
-    reply.hijack();
-    deps.streams.open(request.raw, reply.raw, {
-      userId: subscriber.userId,
-      groups: subscriber.groups,
+    deps.guard.open(request, reply, subscriber, {
       lastEventId: lastEventIdOf(request.raw, request.query as Record<string, unknown>),
       greetingEvents: [{ data: CLASSIC_GREETING }],
     });
   });
 
   const publish = async (request: FastifyRequest, topic: string): Promise<{ id: string }> => {
-    await deps.identity.publisher(request);
+    const publisher = await deps.identity.publisher(request);
     const message = requiredParam(request, 'message');
+    deps.publishRate.take(publisher.id, 1);
     const appended = await deps.log.append({ topics: [topic], data: message });
     return { id: appended.id };
   };

@@ -20,4 +20,6 @@ export const Disconnect = {
   shutdown: { code: 'shutdown', reconnect: true, notify: true },
   /** The log could not be read for replay; retry later. */
   logUnavailable: { code: 'log-unavailable', reconnect: true, notify: true },
+  /** The connection's token expired; reconnect with a fresh token (and the Last-Event-ID). */
+  tokenExpired: { code: 'token-expired', reconnect: true, notify: true },
 } as const satisfies Record<string, DisconnectReason>;

@@ -1,7 +1,8 @@
 import { fileURLToPath } from 'node:url';
+import fastifyCors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
-import { Problems } from '../errors.js';
+import { HeraldError, Problems } from '../errors.js';
 import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
 import { healthRoutes } from './health.js';
@@ -17,6 +18,14 @@ export interface AppOptions {
   readonly isReady: () => boolean;
   /** Route plugins of the protocol adapters (classic `/sse`, ...), registered beside the native API. */
   readonly adapters: readonly ((app: FastifyInstance, deps: HttpDeps) => void)[];
+  /** CORS: `true` allows every origin (development mode), a list allows those; default: same origin only. */
+  readonly cors?: boolean | readonly string[];
+  /** Fastify's `trustProxy`: who may set `X-Forwarded-For`, which per-address limits count. */
+  readonly trustProxy?: boolean | number | string | undefined;
+  /** Largest request line plus headers (431 beyond); Node's default is 16 KiB. */
+  readonly maxHeaderBytes?: number;
+  /** Longest request URL (414 beyond). */
+  readonly maxUrlLength?: number;
 }
 
 /** The static files of the demo page. */
@@ -32,16 +41,44 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     // User ids of up to 128 characters appear in paths, percent-encoded.
     routerOptions: { maxParamLength: 512 },
     return503OnClosing: true,
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy as boolean }),
+    http: { maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024 },
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy();
       const tooLarge = (error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
       const type = tooLarge ? Problems.headersTooLarge : Problems.invalidRequest;
+      options.logger.info(
+        { problem: type.code, code: (error as NodeJS.ErrnoException).code, remote: socket.remoteAddress },
+        'request rejected',
+      );
       socket.end(
         rawProblemResponse(type, tooLarge ? 'request headers or URL too large' : 'malformed HTTP request'),
       );
     },
   });
   installProblemHandlers(app);
+  const maxUrlLength = options.maxUrlLength;
+  if (maxUrlLength !== undefined) {
+    app.addHook('onRequest', async (request) => {
+      const length = request.raw.url?.length ?? 0;
+      if (length > maxUrlLength) {
+        throw new HeraldError(
+          Problems.uriTooLong,
+          `the URL is ${length} characters long; at most ${maxUrlLength} are accepted`,
+        );
+      }
+    });
+  }
+  if (options.cors !== undefined && options.cors !== false) {
+    await app.register(fastifyCors, {
+      // An allowlist, never a wildcard, so credentials (the herald_token cookie) may cross origins safely.
+      origin: options.cors === true ? true : [...options.cors],
+      credentials: true,
+      methods: ['GET', 'POST', 'DELETE'],
+      exposedHeaders: ['Retry-After'],
+      maxAge: 600,
+    });
+  }
   await app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', index: 'index.html', wildcard: false });
   healthRoutes(app, options.isReady);
   eventRoutes(app, deps);

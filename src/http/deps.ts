@@ -2,6 +2,8 @@ import type { Hub } from '../core/hub.js';
 import type { Log, Presence } from '../core/ports.js';
 import type { StreamOpener } from '../transport/streams.js';
 import type { IdentityProvider } from './identity.js';
+import type { PublishRateLimiter } from './limits.js';
+import type { StreamGuard } from './stream-guard.js';
 
 /** What the HTTP routes work with; built by the composition root. */
 export interface HttpDeps {
@@ -10,6 +12,10 @@ export interface HttpDeps {
   readonly presence: Presence;
   readonly streams: StreamOpener;
   readonly identity: IdentityProvider;
+  /** Opens streams under the connection limits and token expiry; routes open streams through it. */
+  readonly guard: StreamGuard;
+  /** Publish rate limit per publisher; charged with the number of messages. */
+  readonly publishRate: PublishRateLimiter;
 }
 
 /** A query parameter that may be repeated, as a list. */

@@ -10,13 +10,7 @@ export function eventRoutes(app: FastifyInstance, deps: HttpDeps): void {
       userId: queryOne(query.user),
       groups: queryList(query.group),
     });
-    reply.hijack();
-    for (const [name, value] of Object.entries(reply.getHeaders())) {
-      if (value !== undefined) reply.raw.setHeader(name, value);
-    }
-    const sub = deps.streams.open(request.raw, reply.raw, {
-      userId: subscriber.userId,
-      groups: subscriber.groups,
+    const sub = deps.guard.open(request, reply, subscriber, {
       lastEventId: lastEventIdOf(request.raw, query),
     });
     request.log.debug({ connection: sub.id, user: sub.userId }, 'stream opened');

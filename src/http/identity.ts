@@ -6,6 +6,14 @@ import { checkName } from '../protocol/grammar.js';
 export interface Subscriber {
   readonly userId: string;
   readonly groups: readonly string[];
+  /** When the credential stops being valid (ms since the epoch): the stream is closed then. */
+  readonly expiresAt?: number | undefined;
+}
+
+/** Who publishes: the key publish rate limits are counted under. */
+export interface Publisher {
+  /** `key:publish`, `key:admin`, `token:<sub>`, or `ip:<address>` in development mode. */
+  readonly id: string;
 }
 
 /** What a client asked for: a user id (when the route names one) and groups. */
@@ -22,7 +30,9 @@ export interface IdentityProvider {
   /** Resolves a subscriber or throws a `HeraldError` (400, 401, 403). */
   subscriber(request: FastifyRequest, wanted: SubscribeRequest): Promise<Subscriber>;
   /** Resolves when the caller may publish, read presence and close connections; throws otherwise. */
-  publisher(request: FastifyRequest): Promise<void>;
+  publisher(request: FastifyRequest): Promise<Publisher>;
+  /** Resolves when the caller may use the admin API and dashboard; throws otherwise. */
+  admin(request: FastifyRequest): Promise<void>;
 }
 
 /** Development mode: the user id and groups are whatever the client says. Never in production. */
@@ -48,5 +58,9 @@ export class DevIdentity implements IdentityProvider {
     return { userId: wanted.userId, groups: [...new Set(wanted.groups)] };
   }
 
-  async publisher(_request: FastifyRequest): Promise<void> {}
+  async publisher(request: FastifyRequest): Promise<Publisher> {
+    return { id: `ip:${request.ip}` };
+  }
+
+  async admin(_request: FastifyRequest): Promise<void> {}
 }

@@ -7,14 +7,18 @@ import { parseBatch, parseMessage } from './publish-request.js';
 /** `POST /messages`: publish one message (a JSON object) or a batch (a JSON array), through the log. */
 export function messageRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.post('/messages', async (request, reply) => {
-    await deps.identity.publisher(request);
+    const publisher = await deps.identity.publisher(request);
     const body = request.body;
     try {
       if (Array.isArray(body)) {
-        const messages = await deps.log.appendMany(parseBatch(body));
+        const drafts = parseBatch(body);
+        deps.publishRate.take(publisher.id, drafts.length);
+        const messages = await deps.log.appendMany(drafts);
         return reply.code(202).send({ ids: messages.map((m) => m.id) });
       }
-      const message = await deps.log.append(parseMessage(body));
+      const draft = parseMessage(body);
+      deps.publishRate.take(publisher.id, 1);
+      const message = await deps.log.append(draft);
       return reply.code(202).send({ id: message.id });
     } catch (error) {
       if (error instanceof DuplicateIdError) {

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { LogUnavailableError } from '../core/ports.js';
 import { HeraldError, Problems, type ProblemType, problemBody } from '../errors.js';
+import { redactToken } from './credentials.js';
 
 const PROBLEM_JSON = 'application/problem+json';
 
@@ -44,14 +45,18 @@ function classify(error: unknown): Classified {
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
     const { type, detail, extra } = classify(error);
-    if (type.status >= 500) request.log.error({ err: error, problem: type.code }, 'request failed');
-    else request.log.info({ problem: type.code, detail, url: request.url }, 'request rejected');
+    // A ?token= credential must not reach the logs, nor be echoed back in `instance`.
+    const url = redactToken(request.url);
+    if (type.status >= 500 && type !== Problems.authUnavailable)
+      request.log.error({ err: error, problem: type.code, url }, 'request failed');
+    else request.log.info({ problem: type.code, detail, url, ip: request.ip }, 'request rejected');
     const retryAfter = extra.retryAfter;
     if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
+    if (type.status === 401) reply.header('www-authenticate', 'Bearer realm="herald"');
     reply
       .code(type.status)
       .type(PROBLEM_JSON)
-      .send(problemBody(type, detail, request.url, extra));
+      .send(problemBody(type, detail, url, extra));
   });
   app.setNotFoundHandler((request, reply) => {
     const detail = `no route ${request.method} ${request.url.split('?')[0]}`;
@@ -59,7 +64,7 @@ export function installProblemHandlers(app: FastifyInstance): void {
     reply
       .code(404)
       .type(PROBLEM_JSON)
-      .send(problemBody(Problems.notFound, detail, request.url));
+      .send(problemBody(Problems.notFound, detail, redactToken(request.url)));
   });
 }
 

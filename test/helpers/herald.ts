@@ -62,3 +62,15 @@ export async function getJson(
     body: text === '' ? undefined : JSON.parse(text),
   };
 }
+
+/** The keys of production-mode test nodes (never use these anywhere else). */
+export const TEST_KEYS = {
+  jwtSecret: 'test-only-secret-0123456789abcdef0123456789',
+  publishKey: 'test-only-publish-key',
+  adminKey: 'test-only-admin-key',
+} as const;
+
+/** Starts Herald in production mode (tokens required) with `TEST_KEYS`, and `overrides` on top. */
+export function startSecureHerald(overrides: Partial<Config> = {}): Promise<TestHerald> {
+  return startHerald({ dev: false, ...TEST_KEYS, ...overrides });
+}

@@ -1,0 +1,50 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ExpiryWheel } from '../auth/expiry-wheel.js';
+import type { Subscription } from '../core/subscription.js';
+import type { StreamOpener, StreamRequest } from '../transport/streams.js';
+import type { Subscriber } from './identity.js';
+import type { ConnectionLimits } from './limits.js';
+
+/**
+ * Opens authenticated streams under the connection limits, and ends each when its token expires.
+ * Shared by every route that opens a stream, so no door skips a limit.
+ */
+export class StreamGuard {
+  constructor(
+    private readonly streams: StreamOpener,
+    private readonly limits: ConnectionLimits,
+    /** Ends a subscription whose token expired (the hub's `end` with `Disconnect.tokenExpired`). */
+    private readonly expiry: ExpiryWheel<Subscription>,
+  ) {}
+
+  /** Takes a connection slot (or throws 429/503), hijacks the reply and starts the stream. */
+  open(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    subscriber: Subscriber,
+    stream: Omit<StreamRequest, 'userId' | 'groups'>,
+  ): Subscription {
+    const release = this.limits.acquire(request.ip, subscriber.userId);
+    reply.hijack();
+    // Headers set by hooks (CORS) live on the reply; a hijacked response must carry them itself.
+    for (const [name, value] of Object.entries(reply.getHeaders())) {
+      if (value !== undefined) reply.raw.setHeader(name, value);
+    }
+    let unwatch: (() => void) | undefined;
+    reply.raw.once('close', () => {
+      release();
+      unwatch?.();
+    });
+    const sub = this.streams.open(request.raw, reply.raw, {
+      ...stream,
+      userId: subscriber.userId,
+      groups: subscriber.groups,
+    });
+    const gone = request.raw.socket.destroyed || reply.raw.destroyed;
+    if (gone) release();
+    else if (subscriber.expiresAt !== undefined && !sub.closed) {
+      unwatch = this.expiry.add(sub, subscriber.expiresAt);
+    }
+    return sub;
+  }
+}
