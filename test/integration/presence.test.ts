@@ -10,7 +10,7 @@ const timers = (): number => process.getActiveResourcesInfo().filter((r) => r ==
 describe('presence', () => {
   let node: TestHerald;
   before(async () => {
-    node = await startHerald({ heartbeatMs: 200 });
+    node = await startHerald({ heartbeatMs: 200, maxConnectionsPerUser: 0 });
   });
   after(() => node.close());
 
