@@ -14,6 +14,8 @@ export interface Config {
   readonly bodyLimitBytes: number;
   readonly historySize: number;
   readonly historyAgeMs: number;
+  /** Directory of static pages served at `/`; unset serves the bundled demo page. */
+  readonly webRoot: string | undefined;
   /** HS256 secret for tokens; unset when empty. */
   readonly jwtSecret: string | undefined;
   /** Path to a PEM public key (RSA → RS256, EC P-256 → ES256). */
@@ -159,6 +161,15 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'duration',
     default: '1h',
     help: 'how long a message stays replayable',
+  },
+  {
+    key: 'webRoot',
+    meta: 'dir',
+    flag: 'web-root',
+    env: 'HERALD_WEB_ROOT',
+    kind: 'optional',
+    default: '',
+    help: 'directory of your own pages served at / (default: the bundled demo page)',
   },
   {
     key: 'jwtSecret',

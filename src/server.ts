@@ -9,7 +9,7 @@ import { Disconnect } from './core/disconnect.js';
 import { Hub } from './core/hub.js';
 import type { Log } from './core/ports.js';
 import type { Subscription } from './core/subscription.js';
-import { buildApp } from './http/app.js';
+import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
 import { ConnectionLimits, PublishRateLimiter } from './http/limits.js';
 import { StreamGuard } from './http/stream-guard.js';
@@ -98,6 +98,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       logger: log,
       bodyLimitBytes: config.bodyLimitBytes,
       isReady: () => !closing,
+      webRoot: config.webRoot ?? DEMO_WEB_ROOT,
       adapters: [classicRoutes],
       cors: config.corsOrigins.length > 0 ? config.corsOrigins : config.dev,
       trustProxy: config.trustProxy,

@@ -16,6 +16,8 @@ export interface AppOptions {
   readonly bodyLimitBytes: number;
   /** Readiness for `/readyz`. */
   readonly isReady: () => boolean;
+  /** Directory served at `/`. */
+  readonly webRoot: string;
   /** Route plugins of the protocol adapters (classic `/sse`, ...), registered beside the native API. */
   readonly adapters: readonly ((app: FastifyInstance, deps: HttpDeps) => void)[];
   /** CORS: `true` allows every origin (development mode), a list allows those; default: same origin only. */
@@ -28,8 +30,8 @@ export interface AppOptions {
   readonly maxUrlLength?: number;
 }
 
-/** The static files of the demo page. */
-export const WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
+/** The bundled demo page, served at `/` unless `--web-root` names another directory. */
+export const DEMO_WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
 
 /** Builds the Fastify app: native API, adapters, demo page, problem bodies for every error. */
 export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<FastifyInstance> {
@@ -57,6 +59,8 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     },
   });
   installProblemHandlers(app);
+  // Every body Herald reads is JSON; anything else is a 415, not a string that fails validation later.
+  app.removeContentTypeParser('text/plain');
   const maxUrlLength = options.maxUrlLength;
   if (maxUrlLength !== undefined) {
     app.addHook('onRequest', async (request) => {
@@ -79,7 +83,12 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
       maxAge: 600,
     });
   }
-  await app.register(fastifyStatic, { root: WEB_ROOT, prefix: '/', index: 'index.html', wildcard: false });
+  await app.register(fastifyStatic, {
+    root: options.webRoot,
+    prefix: '/',
+    index: 'index.html',
+    wildcard: false,
+  });
   healthRoutes(app, options.isReady);
   eventRoutes(app, deps);
   messageRoutes(app, deps);

@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { describe, test } from 'node:test';
+import { OPTIONS } from '../../src/config.js';
+
+const BIN = new URL('../../../bin/herald.js', import.meta.url).pathname;
+
+/** Runs `herald` with args and env; resolves with exit code and output. */
+async function run(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string; err: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  const [code] = await once(child, 'exit');
+  return { code: code as number, out, err };
+}
+
+describe('the herald command', () => {
+  test('--help lists every option with its flag and environment variable', async () => {
+    const { code, out } = await run(['--help']);
+    assert.equal(code, 0);
+    for (const option of OPTIONS) {
+      assert.ok(out.includes(`--${option.flag}`), `--${option.flag} in --help`);
+      assert.ok(out.includes(option.env), `${option.env} in --help`);
+    }
+  });
+
+  test('the README configuration table lists every option', async () => {
+    const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+    for (const option of OPTIONS) {
+      assert.ok(
+        readme.includes(`| \`--${option.flag}\` | \`${option.env}\``),
+        `--${option.flag} in README.md`,
+      );
+    }
+  });
+
+  test('a bad flag value stops the start with one line naming the option', async () => {
+    const { code, err } = await run(['--dev', '--port', 'eighty']);
+    assert.equal(code, 2);
+    assert.equal(err.trim().split('\n').length, 1);
+    assert.match(err, /--port/);
+  });
+
+  test('a bad environment value names the variable', async () => {
+    const { code, err } = await run(['--dev'], { HERALD_HEARTBEAT: 'often' });
+    assert.equal(code, 2);
+    assert.match(err, /HERALD_HEARTBEAT/);
+    assert.equal(err.trim().split('\n').length, 1);
+  });
+
+  test('an unknown flag is refused with one line', async () => {
+    const { code, err } = await run(['--dev', '--prot', '1']);
+    assert.equal(code, 2);
+    assert.match(err, /--prot/);
+  });
+
+  test('flags win over environment variables, and the node serves on the chosen port', async () => {
+    const child = spawn(process.execPath, [BIN, '--dev', '--port', '0', '--host', '127.0.0.1'], {
+      env: { PATH: process.env.PATH, HERALD_PORT: 'not-a-port-but-overridden', HERALD_LOG_LEVEL: 'info' },
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          const match = /Herald listening on (http:\/\/[^"\s]+)/.exec(out);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+      });
+      const response = await fetch(`${url}/healthz`);
+      assert.equal(response.status, 200);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+});
