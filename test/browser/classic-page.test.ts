@@ -24,7 +24,7 @@ describe('the classic tutorial page, served as it is', () => {
       await page.goto(`${node.url}/classic-page.html`);
       const message = page.locator('#message');
       await message.getByText('连接成功').waitFor();
-      const text = (await message.innerText()).trim();
+      const text = ((await message.textContent()) ?? '').trim();
       const userId = /连接用户=(\d+)/.exec(text)?.[1];
       assert.ok(userId, `the page shows its user id: ${text}`);
 
