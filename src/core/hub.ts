@@ -5,6 +5,9 @@ import type { Log } from './ports.js';
 import { Router } from './router.js';
 import type { Subscription } from './subscription.js';
 
+/** Longest stretch of writing before the flush yields to the event loop. */
+const FLUSH_SLICE_MS = 5;
+
 /** Options of the hub; see `config.ts` for the defaults and their reasons. */
 export interface HubOptions {
   /** A connection whose unsent output passes this many bytes is closed (its client resumes losslessly). */
@@ -38,6 +41,8 @@ export class Hub {
   private readonly replayPageSize: number;
   private readonly dirty: Subscription[] = [];
   private flushScheduled = false;
+  /** Where an interrupted flush resumes in `dirty`. */
+  private flushIndex = 0;
   // The message being delivered; fields rather than a closure so per-recipient work allocates nothing.
   private mark = 0;
   private current: Message | null = null;
@@ -210,20 +215,31 @@ export class Hub {
   }
 
   /**
-   * Writes each dirty subscription's pending frames in one write. A connection still holding more than the
-   * bound from earlier writes is closed instead: a burst larger than the bound is fine for a client that
-   * reads, and memory stays below the bound plus one tick's messages for one that does not.
+   * Writes each dirty subscription's pending frames in one write, in slices of at most `FLUSH_SLICE_MS`.
+   * Between slices the event loop accepts new publishes; their frames join the pending lists of the
+   * connections not yet written, so a node that falls behind sends several messages per write instead of
+   * one write per message per connection. A connection still holding more than the bound from earlier
+   * writes is closed instead: a burst larger than the bound is fine for a client that reads, and memory
+   * stays below the bound plus what queued while it waited.
    */
   private flush(): void {
-    this.flushScheduled = false;
     const dirty = this.dirty;
-    for (let i = 0; i < dirty.length; i++) {
+    const deadline = performance.now() + FLUSH_SLICE_MS;
+    let i = this.flushIndex;
+    for (; i < dirty.length; i++) {
       const sub = dirty[i] as Subscription;
       if (sub.closed || sub.pendingBytes === 0) continue;
       if (sub.sink.bufferedBytes > this.maxBufferedBytes) this.evictSlow(sub);
       else this.write(sub);
+      if ((i & 63) === 63 && performance.now() > deadline) {
+        this.flushIndex = i + 1;
+        setImmediate(this.flushBound);
+        return;
+      }
     }
+    this.flushIndex = 0;
     dirty.length = 0;
+    this.flushScheduled = false;
   }
 
   private write(sub: Subscription): void {
