@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
-import type { Config } from './config.js';
+import { type Config, redact } from './config.js';
 import { Disconnect } from './core/disconnect.js';
 import { Hub } from './core/hub.js';
 import type { Log } from './core/ports.js';
 import { buildApp } from './http/app.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
 import { MemoryLog } from './log/memory.js';
+import { SqliteLog } from './log/sqlite.js';
 import { LocalPresence } from './presence/local.js';
 import { SseTransport } from './transport/sse.js';
 import { StreamOpener } from './transport/streams.js';
@@ -27,10 +28,12 @@ export interface Herald {
 
 /** Picks the log backend from `--log`: the only place that knows which backends exist. */
 function createLog(config: Config): Log {
-  if (config.log === 'memory') {
-    return new MemoryLog({ historySize: config.historySize, historyAgeMs: config.historyAgeMs });
+  const retention = { historySize: config.historySize, historyAgeMs: config.historyAgeMs };
+  if (config.log === 'memory') return new MemoryLog(retention);
+  if (config.log.startsWith('sqlite:')) {
+    return new SqliteLog({ ...retention, path: config.log.slice('sqlite:'.length) });
   }
-  throw new Error(`unsupported log ${config.log}`);
+  throw new Error(`unsupported log ${redact(config.log)}`);
 }
 
 /** The identity seam's implementation for this configuration. */
