@@ -7,6 +7,10 @@ export interface Config {
   readonly dev: boolean;
   /** `memory`, `sqlite:<path>` or `redis://…`. */
   readonly log: string;
+  /** Prefix of every Redis key and channel Herald uses, so several clusters can share one Redis. */
+  readonly redisPrefix: string;
+  /** Clustered presence: a node that stops heartbeating drops out of the counts after this long. */
+  readonly presenceTtlMs: number;
   readonly logLevel: string;
   readonly heartbeatMs: number;
   readonly retryMs: number;
@@ -104,6 +108,22 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'string',
     default: 'memory',
     help: 'message log: memory | sqlite:<path> | redis://host:port/db',
+  },
+  {
+    key: 'redisPrefix',
+    flag: 'redis-prefix',
+    env: 'HERALD_REDIS_PREFIX',
+    kind: 'string',
+    default: 'herald:',
+    help: 'prefix of the Redis keys of this cluster (with --log redis://)',
+  },
+  {
+    key: 'presenceTtlMs',
+    flag: 'presence-ttl',
+    env: 'HERALD_PRESENCE_TTL',
+    kind: 'duration',
+    default: '15s',
+    help: 'with Redis: a node that stops heartbeating leaves the presence counts after this long',
   },
   {
     key: 'logLevel',
@@ -446,8 +466,15 @@ function parseTrustProxy(raw: string): boolean | number | string | undefined {
 
 function checkLogUrl(log: string): void {
   if (log === 'memory') return;
+  if (log.startsWith('sqlite:') && log.length > 'sqlite:'.length) return;
+  if (/^rediss?:\/\/./.test(log)) {
+    try {
+      new URL(log);
+      return;
+    } catch {}
+  }
   throw new ConfigError(
-    `invalid --log=${JSON.stringify(redact(log))}: expected memory (sqlite: and redis:// are not available yet)`,
+    `invalid --log=${JSON.stringify(redact(log))}: expected memory, sqlite:<path> or redis://host:port/db`,
   );
 }
 

@@ -4,10 +4,12 @@ import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
 import { ExpiryWheel } from './auth/expiry-wheel.js';
 import { KeyConfigError, TokenVerifier } from './auth/verify.js';
-import { type Config, ConfigError } from './config.js';
+import { ClusterControl, LocalControl } from './cluster/control.js';
+import { type Config, ConfigError, redact } from './config.js';
 import { Disconnect } from './core/disconnect.js';
 import { Hub } from './core/hub.js';
-import type { Log } from './core/ports.js';
+import type { Message } from './core/message.js';
+import type { ConnectionControl, Log, Presence } from './core/ports.js';
 import type { Subscription } from './core/subscription.js';
 import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
@@ -15,7 +17,10 @@ import { ConnectionLimits, PublishRateLimiter } from './http/limits.js';
 import { StreamGuard } from './http/stream-guard.js';
 import { TokenIdentity } from './http/token-identity.js';
 import { MemoryLog } from './log/memory.js';
+import { RedisLog } from './log/redis.js';
+import { SqliteLog } from './log/sqlite.js';
 import { LocalPresence } from './presence/local.js';
+import { RedisPresence } from './presence/redis.js';
 import { SseTransport } from './transport/sse.js';
 import { StreamOpener } from './transport/streams.js';
 
@@ -32,11 +37,63 @@ export interface Herald {
 }
 
 /** Picks the log backend from `--log`: the only place that knows which backends exist. */
-function createLog(config: Config): Log {
-  if (config.log === 'memory') {
-    return new MemoryLog({ historySize: config.historySize, historyAgeMs: config.historyAgeMs });
+async function createLog(config: Config, logger: Logger): Promise<Log> {
+  const retention = { historySize: config.historySize, historyAgeMs: config.historyAgeMs };
+  if (config.log === 'memory') return new MemoryLog(retention);
+  if (config.log.startsWith('sqlite:')) {
+    return new SqliteLog({ ...retention, path: config.log.slice('sqlite:'.length) });
   }
-  throw new Error(`unsupported log ${config.log}`);
+  if (config.log.startsWith('redis://') || config.log.startsWith('rediss://')) {
+    try {
+      return await RedisLog.connect({
+        ...retention,
+        url: config.log,
+        prefix: config.redisPrefix,
+        onTailEvent: (event) => {
+          if (event.kind === 'lost')
+            logger.warn({ err: event.error }, 'lost Redis; tailing retries with backoff');
+          else if (event.kind === 'resumed')
+            logger.info({ after: event.after }, 'Redis is back; tailing resumed');
+          else logger.warn({ epoch: event.epoch }, 'Redis lost its history; older ids now get a gap');
+        },
+      });
+    } catch (error) {
+      throw new Error(`${(error as Error).message} (${redact(config.log)})`);
+    }
+  }
+  throw new Error(`unsupported log ${redact(config.log)}`);
+}
+
+/** Presence and server-side close: this node's alone, or the cluster's when the log is shared. */
+function createCluster(
+  log: Log,
+  hub: Hub,
+  config: Config,
+  nodeId: string,
+  logger: Logger,
+): {
+  presence: Presence & { close?(): Promise<void> };
+  control: ConnectionControl;
+  deliver(m: Message): void;
+} {
+  const deliver = (message: Message): void => hub.deliver(message);
+  if (!(log instanceof RedisLog))
+    return { presence: new LocalPresence(hub), control: new LocalControl(hub), deliver };
+  const presence = new RedisPresence(log.redis, hub, {
+    prefix: config.redisPrefix,
+    nodeId,
+    ttlMs: config.presenceTtlMs,
+    onError: (error) => logger.debug({ err: error }, 'presence not written to Redis'),
+  });
+  const control = new ClusterControl(log, hub, presence);
+  return {
+    presence,
+    control,
+    deliver(message) {
+      hub.deliver(message);
+      control.observe(message);
+    },
+  };
 }
 
 /**
@@ -73,12 +130,12 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const log = logger ?? pino({ level: config.logLevel });
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
-  const messageLog = createLog(config);
+  const messageLog = await createLog(config, log);
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
-  messageLog.tail((message) => hub.deliver(message));
+  const { presence, control, deliver } = createCluster(messageLog, hub, config, nodeId, log);
+  messageLog.tail(deliver);
   const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
   const streams = new StreamOpener(hub, sse, nodeId, (error) => log.warn({ err: error }, 'stream failed'));
-  const presence = new LocalPresence(hub);
   const expiry = new ExpiryWheel<Subscription>((sub) => hub.end(sub, Disconnect.tokenExpired));
   const limits = new ConnectionLimits({
     maxConnections: config.maxConnections,
@@ -93,11 +150,12 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   });
   let closing = false;
   const app = await buildApp(
-    { hub, log: messageLog, presence, streams, identity, guard, publishRate },
+    { hub, log: messageLog, presence, streams, identity, guard, publishRate, control },
     {
       logger: log,
       bodyLimitBytes: config.bodyLimitBytes,
-      isReady: () => !closing,
+      // Not ready while a shared log is unreachable: a load balancer then sends new clients elsewhere.
+      isReady: () => !closing && (!(messageLog instanceof RedisLog) || messageLog.available),
       webRoot: config.webRoot ?? DEMO_WEB_ROOT,
       adapters: [classicRoutes],
       cors: config.corsOrigins.length > 0 ? config.corsOrigins : config.dev,
@@ -128,6 +186,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       expiry.close();
       hub.disconnectAll(Disconnect.shutdown);
       await app.close();
+      await presence.close?.();
       await messageLog.close();
     },
   };

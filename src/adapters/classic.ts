@@ -40,7 +40,7 @@ export function classicRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get<{ Params: { userId: string } }>('/sse/close/:userId', async (request) => {
     await deps.identity.publisher(request);
     const userId = userIdParam(request.params.userId);
-    return { user: userId, closed: deps.hub.disconnectUser(userId) };
+    return { user: userId, closed: await deps.control.disconnectUser(userId) };
   });
 
   app.get('/sse/getUserCount', async (request) => {

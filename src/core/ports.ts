@@ -80,3 +80,9 @@ export interface Presence {
   listUsers(query: { prefix: string; limit: number; cursor?: string | undefined }): Promise<UserPage>;
   user(id: string): Promise<UserPresence>;
 }
+
+/** Server-side actions on connections: on this node, or on every node of a cluster. */
+export interface ConnectionControl {
+  /** Ends every connection of `userId`; resolves with how many were open (cluster-wide when clustered). */
+  disconnectUser(userId: string): Promise<number>;
+}

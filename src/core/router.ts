@@ -8,11 +8,14 @@ export class Router {
   readonly byUser = new Map<string, Set<Subscription>>();
   readonly byGroup = new Map<string, Set<Subscription>>();
   readonly all = new Set<Subscription>();
+  /** Told a user's number of local connections after each change (clustered presence listens). */
+  onUserChange: ((userId: string, connections: number) => void) | null = null;
 
   add(sub: Subscription): void {
     this.all.add(sub);
     addTo(this.byUser, sub.userId, sub);
     for (const group of sub.groups) addTo(this.byGroup, group, sub);
+    this.onUserChange?.(sub.userId, this.byUser.get(sub.userId)?.size ?? 0);
   }
 
   /** Removes the subscription; returns false when it was not registered. */
@@ -20,6 +23,7 @@ export class Router {
     if (!this.all.delete(sub)) return false;
     removeFrom(this.byUser, sub.userId, sub);
     for (const group of sub.groups) removeFrom(this.byGroup, group, sub);
+    this.onUserChange?.(sub.userId, this.byUser.get(sub.userId)?.size ?? 0);
     return true;
   }
 

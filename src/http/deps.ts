@@ -1,5 +1,5 @@
 import type { Hub } from '../core/hub.js';
-import type { Log, Presence } from '../core/ports.js';
+import type { ConnectionControl, Log, Presence } from '../core/ports.js';
 import type { StreamOpener } from '../transport/streams.js';
 import type { IdentityProvider } from './identity.js';
 import type { PublishRateLimiter } from './limits.js';
@@ -10,6 +10,8 @@ export interface HttpDeps {
   readonly hub: Hub;
   readonly log: Log;
   readonly presence: Presence;
+  /** Server-side close of a user's connections (every node's, when clustered). */
+  readonly control: ConnectionControl;
   readonly streams: StreamOpener;
   readonly identity: IdentityProvider;
   /** Opens streams under the connection limits and token expiry; routes open streams through it. */

@@ -36,7 +36,7 @@ export function presenceRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.delete<{ Params: { id: string } }>('/users/:id/connections', async (request) => {
     await deps.identity.publisher(request);
     const userId = userIdParam(request.params.id);
-    return { user: userId, closed: deps.hub.disconnectUser(userId) };
+    return { user: userId, closed: await deps.control.disconnectUser(userId) };
   });
 }
 

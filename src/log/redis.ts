@@ -1,0 +1,436 @@
+import { randomInt } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Message, MessageDraft } from '../core/message.js';
+import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
+import { type Audience, addressedTo } from '../protocol/topics.js';
+
+/** Options of the Redis Streams log. */
+export interface RedisLogOptions {
+  /** `redis://[user:password@]host:port/db` (or `rediss://`). */
+  readonly url: string;
+  /** Prefix of every key, so several clusters can share one Redis. */
+  readonly prefix: string;
+  /** Messages kept for replay: `XADD … MAXLEN ~` (approximate: Redis keeps whole stream nodes). */
+  readonly historySize: number;
+  /** Milliseconds a message stays replayable, by Redis's clock; also how long a publisher id stays reserved. */
+  readonly historyAgeMs: number;
+  /** Called with tailing failures (once per outage) and recoveries; for the node's log. */
+  readonly onTailEvent?: (event: TailEvent) => void;
+}
+
+/** What the tailing loop reports. */
+export type TailEvent =
+  | { readonly kind: 'lost'; readonly error: Error }
+  | { readonly kind: 'resumed'; readonly after: string }
+  | { readonly kind: 'reset'; readonly epoch: string };
+
+/** Milliseconds a command may take before the log counts Redis as unreachable. */
+const COMMAND_TIMEOUT_MS = 2000;
+/** Milliseconds one blocking `XREAD` waits, so a dead socket is noticed within a few of them. */
+const BLOCK_MS = 1000;
+const MAX_BACKOFF_MS = 2000;
+
+// Creates the epoch on first use (or after Redis lost its data), checks publisher ids, appends, trims.
+// KEYS: stream, epoch. ARGV: epoch candidate, maxlen, age ms, pid key prefix, count, then 4 per message.
+const APPEND = `
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[2], epoch)
+end
+local n = tonumber(ARGV[5])
+local seen = {}
+for i = 0, n - 1 do
+  local pid = ARGV[6 + i * 4]
+  if pid ~= '' then
+    if seen[pid] or redis.call('EXISTS', ARGV[4] .. pid) == 1 then return {'dup', pid} end
+    seen[pid] = true
+  end
+end
+local ids = {}
+for i = 0, n - 1 do
+  local base = 6 + i * 4
+  local pid = ARGV[base]
+  local fields = {'e', epoch, 't', ARGV[base + 1], 'd', ARGV[base + 3]}
+  if ARGV[base + 2] ~= '' then fields[#fields + 1] = 'v'; fields[#fields + 1] = ARGV[base + 2] end
+  if pid ~= '' then fields[#fields + 1] = 'i'; fields[#fields + 1] = pid end
+  local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
+  if pid ~= '' then redis.call('SET', ARGV[4] .. pid, epoch .. '-' .. id, 'PX', ARGV[3]) end
+  ids[#ids + 1] = id
+end
+local t = redis.call('TIME')
+local cutoff = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])
+if cutoff > 0 then redis.call('XTRIM', KEYS[1], 'MINID', '~', cutoff) end
+return {epoch, ids}
+`;
+
+// The stream's last issued id, its first retained id ('' when empty) and how many entries were trimmed.
+const STREAM_STATE = `
+local function state(stream)
+  if redis.call('EXISTS', stream) == 0 then return '0-0', '', 0 end
+  local info = redis.call('XINFO', 'STREAM', stream)
+  local last, first, added, length = '0-0', '', 0, 0
+  for i = 1, #info, 2 do
+    local k = info[i]
+    if k == 'last-generated-id' then last = info[i + 1]
+    elseif k == 'recorded-first-entry-id' then first = info[i + 1]
+    elseif k == 'entries-added' then added = info[i + 1]
+    elseif k == 'length' then length = info[i + 1] end
+  end
+  if length == 0 then first = '' end
+  return last, first, added - length
+end
+`;
+
+// KEYS: stream, epoch. ARGV: epoch candidate. Returns {epoch, last id}.
+const HEAD = `${STREAM_STATE}
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('SET', KEYS[2], epoch)
+end
+local last = state(KEYS[1])
+return {epoch, last}
+`;
+
+// KEYS: stream, epoch. ARGV: after (stream id), count.
+// Returns {epoch or '', last id, first id, trimmed count, now ms, entries}.
+const READ = `${STREAM_STATE}
+local epoch = redis.call('GET', KEYS[2]) or ''
+local last, first, trimmed = state(KEYS[1])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local entries = {}
+if last ~= '0-0' then entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]) end
+return {epoch, last, first, trimmed, tostring(now), entries}
+`;
+
+type Entry = [id: string, fields: string[]];
+
+interface ScriptedRedis extends Redis {
+  heraldAppend(...args: (string | number)[]): Promise<[string, string | string[]]>;
+  heraldHead(...args: (string | number)[]): Promise<[string, string]>;
+  heraldRead(...args: (string | number)[]): Promise<[string, string, string, number, string, Entry[]]>;
+}
+
+/**
+ * The clustered log: one Redis stream that every node appends to and tails.
+ *
+ * - `append` is one Lua script (`XADD` with `MAXLEN ~` trimming, publisher-id reservation with `SET … PX`,
+ *   age trimming with `XTRIM MINID ~`), so a message is accepted atomically or not at all, and only once
+ *   Redis answered. Redis unreachable: `LogUnavailableError` (HTTP 503), never a silent drop.
+ * - Every node tails the stream with a blocking `XREAD` on a connection of its own and hands each entry
+ *   to the listener in stream order; when Redis is unreachable it retries with backoff and resumes after
+ *   the last entry it delivered, so nothing appended meanwhile by other nodes is skipped.
+ * - Positions are `<epoch>-<ms>-<seq>`: the stream id (Redis's clock, one order for the whole cluster)
+ *   prefixed with an epoch kept in Redis. A Redis that lost its data (restarted without persistence)
+ *   gets a new epoch, so every older id is answered with a `gap`, never with a wrong replay.
+ *
+ * Needs Redis 7.0 or later (`XINFO STREAM` reports `entries-added` and `recorded-first-entry-id`).
+ */
+export class RedisLog implements Log {
+  /** The command connection; shared with the cluster's presence. */
+  readonly redis: ScriptedRedis;
+  private readonly tailRedis: ScriptedRedis;
+  private readonly streamKey: string;
+  private readonly epochKey: string;
+  private readonly pidPrefix: string;
+  private listener: ((message: Message) => void) | null = null;
+  /** Stream id after which the tail reads next. */
+  private cursor: string | null = null;
+  private tailEpoch: string | null = null;
+  private tailHealthy = true;
+  private closed = false;
+  private tailing: Promise<void> | null = null;
+
+  private constructor(private readonly options: RedisLogOptions) {
+    const common: RedisOptions = {
+      lazyConnect: true,
+      protocol: 2,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      retryStrategy: (times) => Math.min(50 * 2 ** times, MAX_BACKOFF_MS),
+    };
+    this.redis = scripted(new Redis(options.url, { ...common, commandTimeout: COMMAND_TIMEOUT_MS }));
+    this.tailRedis = scripted(new Redis(options.url, { ...common, socketTimeout: BLOCK_MS * 3 }));
+    for (const client of [this.redis, this.tailRedis]) client.on('error', () => {});
+    this.streamKey = `${options.prefix}log`;
+    this.epochKey = `${options.prefix}epoch`;
+    this.pidPrefix = `${options.prefix}id:`;
+  }
+
+  /** Connects to Redis (failing fast when it cannot be reached) and checks its version. */
+  static async connect(options: RedisLogOptions): Promise<RedisLog> {
+    if (options.historySize < 1) throw new RangeError('historySize must be at least 1');
+    const log = new RedisLog(options);
+    try {
+      await Promise.all([log.redis.connect(), log.tailRedis.connect()]);
+      const info = await log.redis.info('server');
+      const version = /redis_version:(\d+)/.exec(info)?.[1];
+      if (version !== undefined && Number(version) < 7) {
+        throw new Error(`Redis ${version} is too old: Herald needs Redis 7.0 or later`);
+      }
+    } catch (error) {
+      log.redis.disconnect();
+      log.tailRedis.disconnect();
+      throw new Error(`cannot use Redis: ${(error as Error).message}`);
+    }
+    return log;
+  }
+
+  /** True while both connections are up and the tail is reading: the node's readiness. */
+  get available(): boolean {
+    return !this.closed && this.redis.status === 'ready' && this.tailHealthy;
+  }
+
+  append(draft: MessageDraft): Promise<Message> {
+    return this.appendMany([draft]).then((messages) => messages[0] as Message);
+  }
+
+  async appendMany(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    if (drafts.length === 0) return [];
+    if (this.closed) throw new LogUnavailableError('the Redis log is closed');
+    const args: (string | number)[] = [
+      this.streamKey,
+      this.epochKey,
+      newEpoch(),
+      this.options.historySize,
+      this.options.historyAgeMs,
+      this.pidPrefix,
+      drafts.length,
+    ];
+    for (const draft of drafts) {
+      args.push(draft.id ?? '', JSON.stringify(draft.topics), draft.event ?? '', draft.data);
+    }
+    let reply: [string, string | string[]];
+    try {
+      reply = await this.redis.heraldAppend(...args);
+    } catch (error) {
+      throw unavailable(error);
+    }
+    const [epoch, ids] = reply;
+    if (epoch === 'dup') throw new DuplicateIdError(ids as string);
+    return drafts.map((draft, i) => {
+      const streamId = (ids as string[])[i] as string;
+      const pos = `${epoch}-${streamId}`;
+      return {
+        id: draft.id ?? pos,
+        pos,
+        topics: draft.topics,
+        event: draft.event,
+        data: draft.data,
+        ts: msOf(streamId),
+      };
+    });
+  }
+
+  async head(): Promise<string> {
+    let epoch: string;
+    let last: string;
+    try {
+      [epoch, last] = await this.redis.heraldHead(this.streamKey, this.epochKey, newEpoch());
+    } catch (error) {
+      throw unavailable(error);
+    }
+    // The tail starts exactly where the caller's view of the log starts.
+    if (this.tailing === null) {
+      this.cursor = last;
+      this.tailEpoch = epoch;
+    }
+    return `${epoch}-${last}`;
+  }
+
+  tail(listener: (message: Message) => void): void {
+    this.listener = listener;
+    this.tailing ??= this.tailLoop();
+  }
+
+  async readAfter(id: string, audience: Audience, limit: number): Promise<Replay> {
+    let position = id;
+    const code = id.charCodeAt(0);
+    if (code < 48 || code > 57) {
+      let resolved: string | null;
+      try {
+        resolved = await this.redis.get(this.pidPrefix + id);
+      } catch (error) {
+        throw unavailable(error);
+      }
+      if (resolved === null) return { kind: 'gap', reason: 'unknown-id' };
+      position = resolved;
+    }
+    const parsed = parsePosition(position);
+    if (parsed === undefined) return { kind: 'gap', reason: 'unknown-id' };
+    const scan = limit * 16;
+    let reply: [string, string, string, number, string, Entry[]];
+    try {
+      reply = await this.redis.heraldRead(this.streamKey, this.epochKey, parsed.streamId, scan);
+    } catch (error) {
+      throw unavailable(error);
+    }
+    const [epoch, last, first, trimmed, now, entries] = reply;
+    if (epoch !== parsed.epoch || compareIds(parsed.streamId, last) > 0) {
+      return { kind: 'gap', reason: 'unknown-id' };
+    }
+    // Trimming removes the oldest entries: when some were trimmed and `id` is older than the first one left,
+    // what followed `id` may be gone. (Conservative by at most one entry: the last trimmed one itself.)
+    const beforeFirst =
+      first === '' ? compareIds(parsed.streamId, last) < 0 : compareIds(parsed.streamId, first) < 0;
+    if (trimmed > 0 && beforeFirst) return { kind: 'gap', reason: 'expired' };
+    const next = entries[0];
+    if (next !== undefined && msOf(next[0]) < Number(now) - this.options.historyAgeMs) {
+      return { kind: 'gap', reason: 'expired' };
+    }
+    const messages: Message[] = [];
+    let scanned = 0;
+    for (; scanned < entries.length && messages.length < limit; scanned++) {
+      const message = messageOf(entries[scanned] as Entry);
+      // An entry of another epoch: Redis lost its data between the checks above and the read.
+      if (!message.pos.startsWith(`${epoch}-`)) return { kind: 'gap', reason: 'unknown-id' };
+      if (addressedTo(message.topics, audience)) messages.push(message);
+    }
+    const lastScanned = scanned > 0 ? (entries[scanned - 1] as Entry)[0] : parsed.streamId;
+    const more = scanned < entries.length || entries.length === scan;
+    return { kind: 'messages', messages, next: more ? `${epoch}-${lastScanned}` : undefined };
+  }
+
+  comparePositions(a: string, b: string): number {
+    return compareIds(streamIdOf(a), streamIdOf(b));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listener = null;
+    this.tailRedis.disconnect();
+    await this.tailing?.catch(() => {});
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** Reads the stream after `cursor` forever, in order; on failure backs off and resumes from the cursor. */
+  private async tailLoop(): Promise<void> {
+    let backoff = 100;
+    let lost = false;
+    let checkEpoch = this.cursor === null;
+    while (!this.closed) {
+      try {
+        if (checkEpoch) {
+          await this.checkEpoch();
+          checkEpoch = false;
+        }
+        const reply = (await this.tailRedis.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          BLOCK_MS,
+          'STREAMS',
+          this.streamKey,
+          this.cursor ?? '0-0',
+        )) as [string, Entry[]][] | null;
+        if (lost) {
+          lost = false;
+          this.options.onTailEvent?.({ kind: 'resumed', after: this.cursor ?? '0-0' });
+        }
+        this.tailHealthy = true;
+        backoff = 100;
+        for (const entry of reply?.[0]?.[1] ?? []) {
+          if (this.closed) return;
+          this.cursor = entry[0];
+          this.listener?.(messageOf(entry));
+        }
+      } catch (error) {
+        if (this.closed) return;
+        this.tailHealthy = false;
+        checkEpoch = true;
+        if (!lost) {
+          lost = true;
+          this.options.onTailEvent?.({ kind: 'lost', error: error as Error });
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoff + randomInt(0, 100)));
+        backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+      }
+    }
+  }
+
+  /** After a reconnect: if Redis lost its data (a new epoch), read the new stream from its start. */
+  private async checkEpoch(): Promise<void> {
+    const [epoch, last] = await this.tailRedis.heraldHead(this.streamKey, this.epochKey, newEpoch());
+    if (this.tailEpoch === null || this.cursor === null) {
+      this.tailEpoch = epoch;
+      this.cursor = last;
+      return;
+    }
+    if (epoch !== this.tailEpoch) {
+      this.tailEpoch = epoch;
+      this.cursor = '0-0';
+      this.options.onTailEvent?.({ kind: 'reset', epoch });
+    }
+  }
+}
+
+function scripted(client: Redis): ScriptedRedis {
+  client.defineCommand('heraldAppend', { numberOfKeys: 2, lua: APPEND });
+  client.defineCommand('heraldHead', { numberOfKeys: 2, lua: HEAD });
+  client.defineCommand('heraldRead', { numberOfKeys: 2, lua: READ });
+  return client as ScriptedRedis;
+}
+
+function messageOf([streamId, fields]: Entry): Message {
+  let epoch = '';
+  let topics: string[] = [];
+  let data = '';
+  let event: string | undefined;
+  let id: string | undefined;
+  for (let i = 0; i < fields.length; i += 2) {
+    const value = fields[i + 1] as string;
+    switch (fields[i]) {
+      case 'e':
+        epoch = value;
+        break;
+      case 't':
+        topics = JSON.parse(value) as string[];
+        break;
+      case 'd':
+        data = value;
+        break;
+      case 'v':
+        event = value;
+        break;
+      case 'i':
+        id = value;
+        break;
+    }
+  }
+  const pos = `${epoch}-${streamId}`;
+  return { id: id ?? pos, pos, topics, event, data, ts: msOf(streamId) };
+}
+
+/** A fresh epoch: ten digits, the first non-zero (log ids start with a digit). */
+function newEpoch(): string {
+  return String(randomInt(1_000_000_000, 9_999_999_999));
+}
+
+function parsePosition(position: string): { epoch: string; streamId: string } | undefined {
+  const match = /^(\d+)-(\d+-\d+)$/.exec(position);
+  return match === null ? undefined : { epoch: match[1] as string, streamId: match[2] as string };
+}
+
+function streamIdOf(position: string): string {
+  return position.slice(position.indexOf('-') + 1);
+}
+
+function msOf(streamId: string): number {
+  return Number(streamId.slice(0, streamId.indexOf('-')));
+}
+
+/** Orders two stream ids `<ms>-<seq>`. */
+function compareIds(a: string, b: string): number {
+  const dashA = a.indexOf('-');
+  const dashB = b.indexOf('-');
+  const ms = Number(a.slice(0, dashA)) - Number(b.slice(0, dashB));
+  return ms !== 0 ? ms : Number(a.slice(dashA + 1)) - Number(b.slice(dashB + 1));
+}
+
+function unavailable(error: unknown): LogUnavailableError {
+  return new LogUnavailableError(`Redis is unavailable: ${(error as Error).message}`);
+}

@@ -1,0 +1,335 @@
+import Database from 'better-sqlite3';
+import type { Message, MessageDraft } from '../core/message.js';
+import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
+import { type Audience, addressedTo } from '../protocol/topics.js';
+
+/** Options of the SQLite log. */
+export interface SqliteLogOptions {
+  /** Path of the database file (created when missing). */
+  readonly path: string;
+  /** Messages kept for replay (`--history-size`). */
+  readonly historySize: number;
+  /** Milliseconds a message stays replayable (`--history-age`). */
+  readonly historyAgeMs: number;
+  /** Clock, for tests of age retention. */
+  readonly now?: () => number;
+  /** How often the background pruner runs; default 1 s. */
+  readonly pruneIntervalMs?: number;
+  /** Most rows one pruning step deletes before yielding to the event loop; default 1000. */
+  readonly pruneBatch?: number;
+}
+
+interface Row {
+  seq: number;
+  pid: string | null;
+  topics: string;
+  event: string | null;
+  data: string;
+  ts: number;
+}
+
+interface PendingAppend {
+  readonly drafts: readonly MessageDraft[];
+  readonly resolve: (messages: Message[]) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/**
+ * A durable log for one machine: one SQLite file in WAL mode with `synchronous=FULL`, so a message is
+ * on disk before `append` resolves and survives a crash of the process (even `kill -9`) or of the host.
+ *
+ * Positions are `<epoch>-<seq>`: `seq` is the row id (`AUTOINCREMENT`, so never reused, not even after
+ * pruning), and the epoch is drawn when the file is created, so an id from a deleted or replaced file is
+ * unknown (a `gap`) rather than mistaken for a message of the new one.
+ *
+ * Appends made in the same event-loop turn share one transaction (group commit): one fsync for many
+ * messages. Retention is enforced logically on every read and physically by a background pruner that
+ * deletes in small batches, yielding between them, so delivery never waits for a large delete.
+ * The file is locked exclusively: a second process cannot open it (it would not see the first's tail).
+ */
+export class SqliteLog implements Log {
+  readonly epoch: string;
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  private readonly pruneBatch: number;
+  private headSeq: number;
+  /** Every row with `seq <= prunedThrough` has been deleted. */
+  private prunedThrough: number;
+  private listener: (message: Message) => void = () => {};
+  private queue: PendingAppend[] = [];
+  private commitScheduled = false;
+  private closed = false;
+  private readonly pruneTimer: NodeJS.Timeout;
+  private pruning: Promise<number> | null = null;
+  private readonly insert: Database.Statement<[string | null, string, string | null, string, number]>;
+  private readonly seqOfPid: Database.Statement<[string], number>;
+  private readonly page: Database.Statement<[number, number], Row>;
+  private readonly oldestRows: Database.Statement<[number, number], { seq: number; ts: number }>;
+  private readonly deleteRange: Database.Statement<[number, number]>;
+
+  constructor(private readonly options: SqliteLogOptions) {
+    if (options.historySize < 1) throw new RangeError('historySize must be at least 1');
+    this.now = options.now ?? Date.now;
+    this.pruneBatch = options.pruneBatch ?? 1000;
+    this.db = openDatabase(options.path);
+    const db = this.db;
+    this.epoch = (db.prepare("SELECT value FROM meta WHERE key = 'epoch'").pluck().get() as string) ?? '';
+    this.headSeq = Number(
+      db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'messages'").pluck().get() ?? 0,
+    );
+    const oldest = db.prepare('SELECT min(seq) FROM messages').pluck().get() as number | null;
+    this.prunedThrough = oldest === null ? this.headSeq : oldest - 1;
+    this.insert = db.prepare('INSERT INTO messages (pid, topics, event, data, ts) VALUES (?, ?, ?, ?, ?)');
+    this.seqOfPid = db.prepare<[string], number>('SELECT seq FROM messages WHERE pid = ?').pluck();
+    this.page = db.prepare<[number, number], Row>(
+      'SELECT seq, pid, topics, event, data, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.oldestRows = db.prepare<[number, number], { seq: number; ts: number }>(
+      'SELECT seq, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.deleteRange = db.prepare('DELETE FROM messages WHERE seq > ? AND seq <= ?');
+    this.pruneTimer = setInterval(() => void this.prune(), options.pruneIntervalMs ?? 1000);
+    this.pruneTimer.unref();
+  }
+
+  append(draft: MessageDraft): Promise<Message> {
+    return this.enqueue([draft]).then((messages) => messages[0] as Message);
+  }
+
+  appendMany(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    if (drafts.length === 0) return Promise.resolve([]);
+    return this.enqueue(drafts);
+  }
+
+  async head(): Promise<string> {
+    return this.positionOf(this.headSeq);
+  }
+
+  tail(listener: (message: Message) => void): void {
+    this.listener = listener;
+  }
+
+  async readAfter(id: string, audience: Audience, limit: number): Promise<Replay> {
+    if (this.closed) throw new LogUnavailableError('the SQLite log is closed');
+    try {
+      const seq = this.resolve(id);
+      if (seq === undefined || seq > this.headSeq) return { kind: 'gap', reason: 'unknown-id' };
+      if (seq < this.prunedThrough || seq < this.headSeq - this.options.historySize) {
+        return { kind: 'gap', reason: 'expired' };
+      }
+      // Bound the scan too, so a page costs O(limit) even when few messages are addressed to the audience.
+      const rows = this.page.all(seq, limit * 16);
+      const cutoff = this.now() - this.options.historyAgeMs;
+      // The first message after `id` is past its age: the client missed it for good (the pruner lags).
+      if (rows.length > 0 && (rows[0] as Row).ts < cutoff) return { kind: 'gap', reason: 'expired' };
+      const messages: Message[] = [];
+      let scanned = 0;
+      for (; scanned < rows.length && messages.length < limit; scanned++) {
+        const row = rows[scanned] as Row;
+        const topics = JSON.parse(row.topics) as string[];
+        if (addressedTo(topics, audience)) messages.push(this.messageOf(row, topics));
+      }
+      const last = scanned > 0 ? (rows[scanned - 1] as Row).seq : seq;
+      return { kind: 'messages', messages, next: last < this.headSeq ? this.positionOf(last) : undefined };
+    } catch (error) {
+      throw new LogUnavailableError(`the SQLite log cannot be read: ${(error as Error).message}`);
+    }
+  }
+
+  comparePositions(a: string, b: string): number {
+    return seqOf(a) - seqOf(b);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    clearInterval(this.pruneTimer);
+    this.commit();
+    this.closed = true;
+    this.listener = () => {};
+    this.db.close();
+  }
+
+  private enqueue(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    if (this.closed) return Promise.reject(new LogUnavailableError('the SQLite log is closed'));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ drafts, resolve, reject });
+      if (!this.commitScheduled) {
+        this.commitScheduled = true;
+        setImmediate(() => this.commit());
+      }
+    });
+  }
+
+  /** Writes every queued append in one transaction, then hands the messages to the tail in order. */
+  private commit(): void {
+    this.commitScheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    const accepted: { append: PendingAppend; messages: Message[] }[] = [];
+    const ts = this.now();
+    let seq = this.headSeq;
+    try {
+      this.db.transaction(() => {
+        const usedNow = new Set<string>();
+        for (const append of batch) {
+          const duplicate = this.findDuplicate(append.drafts, usedNow);
+          if (duplicate !== undefined) {
+            append.reject(new DuplicateIdError(duplicate));
+            continue;
+          }
+          const messages: Message[] = [];
+          for (const draft of append.drafts) {
+            const topics = JSON.stringify(draft.topics);
+            const result = this.insert.run(draft.id ?? null, topics, draft.event ?? null, draft.data, ts);
+            seq = Number(result.lastInsertRowid);
+            const pos = this.positionOf(seq);
+            messages.push({
+              id: draft.id ?? pos,
+              pos,
+              topics: draft.topics,
+              event: draft.event,
+              data: draft.data,
+              ts,
+            });
+            if (draft.id !== undefined) usedNow.add(draft.id);
+          }
+          accepted.push({ append, messages });
+        }
+      })();
+    } catch (error) {
+      const failure = new LogUnavailableError(
+        `the SQLite log cannot be written: ${(error as Error).message}`,
+      );
+      for (const { append } of accepted) append.reject(failure);
+      // Appends rejected as duplicates were already answered; rejecting again is a no-op.
+      for (const append of batch) append.reject(failure);
+      return;
+    }
+    this.headSeq = seq;
+    for (const { append, messages } of accepted) {
+      for (const message of messages) this.listener(message);
+      append.resolve(messages);
+    }
+  }
+
+  private findDuplicate(drafts: readonly MessageDraft[], usedNow: Set<string>): string | undefined {
+    const inBatch = new Set<string>();
+    for (const draft of drafts) {
+      const id = draft.id;
+      if (id === undefined) continue;
+      if (inBatch.has(id) || usedNow.has(id) || this.seqOfPid.get(id) !== undefined) return id;
+      inBatch.add(id);
+    }
+    return undefined;
+  }
+
+  /** Number of messages stored (retained or not yet pruned); for tests and metrics. */
+  storedCount(): number {
+    return this.db.prepare('SELECT count(*) FROM messages').pluck().get() as number;
+  }
+
+  /**
+   * Deletes the messages past retention, at most `pruneBatch` per step, yielding to the event loop
+   * between steps; resolves with how many were deleted. Runs in the background every `pruneIntervalMs`.
+   */
+  prune(): Promise<number> {
+    if (this.pruning !== null) return this.pruning;
+    const run = new Promise<number>((resolve) => {
+      let deleted = 0;
+      const step = (): void => {
+        const count = this.closed ? -1 : this.pruneStep();
+        if (count >= 0) {
+          deleted += count;
+          setImmediate(step);
+          return;
+        }
+        resolve(deleted);
+      };
+      step();
+    });
+    this.pruning = run.then((deleted) => {
+      this.pruning = null;
+      return deleted;
+    });
+    return this.pruning;
+  }
+
+  /** Deletes one batch of rows past retention; returns how many, or -1 when there is nothing to do. */
+  private pruneStep(): number {
+    try {
+      const limit = this.prunedThrough + this.pruneBatch;
+      let target = Math.min(this.headSeq - this.options.historySize, limit);
+      const cutoff = this.now() - this.options.historyAgeMs;
+      for (const row of this.oldestRows.iterate(this.prunedThrough, this.pruneBatch)) {
+        if (row.ts >= cutoff) break;
+        target = Math.max(target, row.seq);
+      }
+      if (target <= this.prunedThrough) return -1;
+      const { changes } = this.deleteRange.run(this.prunedThrough, target);
+      this.prunedThrough = target;
+      return changes;
+    } catch {
+      // A busy or failing disk: try again at the next interval.
+      return -1;
+    }
+  }
+
+  private resolve(id: string): number | undefined {
+    const code = id.charCodeAt(0);
+    if (code < 48 || code > 57) return this.seqOfPid.get(id);
+    const dash = id.indexOf('-');
+    if (dash < 0 || id.slice(0, dash) !== this.epoch) return undefined;
+    const text = id.slice(dash + 1);
+    const seq = Number(text);
+    return /^\d+$/.test(text) && Number.isSafeInteger(seq) ? seq : undefined;
+  }
+
+  private messageOf(row: Row, topics: string[]): Message {
+    const pos = this.positionOf(row.seq);
+    return { id: row.pid ?? pos, pos, topics, event: row.event ?? undefined, data: row.data, ts: row.ts };
+  }
+
+  private positionOf(seq: number): string {
+    return `${this.epoch}-${seq}`;
+  }
+}
+
+/** Opens (creating when needed) the database, takes its exclusive lock and returns it ready for use. */
+function openDatabase(path: string): Database.Database {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(path, { timeout: 1000 });
+    // Exclusive before WAL: the lock is held for the life of the process and the WAL index stays in memory.
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.pragma('journal_mode = WAL');
+    // FULL: the WAL is fsynced at every commit, so an answered publish survives a power cut too.
+    db.pragma('synchronous = FULL');
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS messages (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        pid TEXT UNIQUE,
+        topics TEXT NOT NULL,
+        event TEXT,
+        data TEXT NOT NULL,
+        ts INTEGER NOT NULL
+      );
+    `);
+    // Microseconds of the creation time plus noise: digit-first, distinct for every file ever created.
+    const epoch = String(Date.now() * 1000 + Math.floor(Math.random() * 1000));
+    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)").run(epoch);
+    return db;
+  } catch (error) {
+    db?.close();
+    const code = (error as { code?: string }).code;
+    if (code === 'SQLITE_BUSY') {
+      throw new Error(`the SQLite log ${path} is in use by another process (one Herald per file)`);
+    }
+    throw new Error(`cannot open the SQLite log ${path}: ${(error as Error).message}`);
+  }
+}
+
+function seqOf(position: string): number {
+  return Number(position.slice(position.indexOf('-') + 1));
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { SqliteLog } from '../../src/log/sqlite.js';
+import { postJson, publish } from '../helpers/herald.js';
+import { type HeraldProcess, spawnHerald } from '../helpers/process.js';
+import { isMessage, openSse } from '../helpers/sse-client.js';
+
+describe('SQLite log: durable across crashes', () => {
+  let dir: string;
+  const running = new Set<HeraldProcess>();
+  const start = async (db: string): Promise<HeraldProcess> => {
+    const node = await spawnHerald(['--log', `sqlite:${db}`]);
+    running.add(node);
+    void node.exited.then(() => running.delete(node));
+    return node;
+  };
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'herald-sqlite-'));
+  });
+  after(async () => {
+    for (const node of running) await node.kill('SIGKILL');
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('after kill -9 and a restart, a client resuming with Last-Event-ID gets what it missed and ids keep increasing', async () => {
+    const db = join(dir, 'crash.db');
+    const first = await start(db);
+    const stream = await openSse(`${first.url}/events?user=kim`);
+    for (const data of ['m1', 'm2']) await publish(first.url, { to: { users: ['kim'] }, data });
+    await stream.waitFor(2, isMessage);
+    const resumeFrom = stream.lastEventId() as string;
+    stream.close();
+    const missed = [];
+    for (const data of ['m3', 'm4']) missed.push(await publish(first.url, { to: { users: ['kim'] }, data }));
+    await publish(first.url, { to: { users: ['kim'] }, id: 'kim-named', data: 'm5' });
+    await first.kill('SIGKILL');
+
+    const second = await start(db);
+    const afterRestart = await publish(second.url, { to: { users: ['kim'] }, data: 'm6' });
+    const resumed = await openSse(`${second.url}/events?user=kim`, { 'last-event-id': resumeFrom });
+    const received = await resumed.waitFor(4, isMessage);
+    assert.deepEqual(
+      received.map((e) => e.data),
+      ['m3', 'm4', 'm5', 'm6'],
+    );
+    assert.equal(resumed.events.filter((e) => e.event === 'gap').length, 0);
+    assert.deepEqual(received[0]?.id, missed[0]);
+    const [epochBefore, seqBefore] = (missed[1] as string).split('-');
+    const [epochAfter, seqAfter] = afterRestart.split('-');
+    assert.equal(epochAfter, epochBefore, 'the same file keeps its epoch');
+    assert.ok(Number(seqAfter) > Number(seqBefore), 'ids keep increasing across the restart');
+    const duplicate = await postJson(`${second.url}/messages`, {
+      to: { all: true },
+      id: 'kim-named',
+      data: 'x',
+    });
+    assert.equal(duplicate.status, 409, 'publisher ids stay reserved across the restart');
+    resumed.close();
+    await second.kill();
+  });
+
+  test('every publish answered 202 before a kill -9 is replayed after the restart', async () => {
+    const db = join(dir, 'burst.db');
+    const first = await start(db);
+    const [connected] = await (await openSse(`${first.url}/events?user=lee`)).waitFor(1);
+    const origin = connected?.id as string;
+    const accepted: string[] = [];
+    let killed = false;
+    const publishers = Array.from({ length: 8 }, async (_, worker) => {
+      for (let i = 0; !killed; i++) {
+        const data = `${worker}.${i}`;
+        const answer = await postJson(`${first.url}/messages`, { to: { users: ['lee'] }, data }).catch(
+          () => null,
+        );
+        if (answer?.status === 202) accepted.push(data);
+        else return;
+      }
+    });
+    while (accepted.length < 200) await new Promise((resolve) => setImmediate(resolve));
+    await first.kill('SIGKILL');
+    killed = true;
+    await Promise.all(publishers);
+
+    const second = await start(db);
+    const resumed = await openSse(`${second.url}/events?user=lee`, { 'last-event-id': origin });
+    await resumed.waitFor(accepted.length, isMessage, 10_000);
+    const replayed = new Set(resumed.events.filter(isMessage).map((e) => e.data));
+    for (const data of accepted) assert.ok(replayed.has(data), `accepted message ${data} was replayed`);
+    resumed.close();
+    await second.kill();
+  });
+
+  test('a second process cannot open a log file in use', async () => {
+    const db = join(dir, 'locked.db');
+    const node = await start(db);
+    await assert.rejects(spawnHerald(['--log', `sqlite:${db}`]), /in use by another process/);
+    await node.kill();
+  });
+
+  test('the background pruner deletes messages past retention in batches while appends go on', async () => {
+    const log = new SqliteLog({
+      path: join(dir, 'prune.db'),
+      historySize: 100,
+      historyAgeMs: 3_600_000,
+      pruneBatch: 50,
+    });
+    for (let i = 0; i < 10; i++) {
+      await log.appendMany(Array.from({ length: 100 }, (_, j) => ({ topics: ['all'], data: `${i}.${j}` })));
+    }
+    assert.equal(log.storedCount(), 1000);
+    let pruned = false;
+    const pruning = log.prune().then((count) => {
+      pruned = true;
+      return count;
+    });
+    // Appends interleave with the pruning steps instead of waiting for the whole delete.
+    const during = await log.append({ topics: ['all'], data: 'during' });
+    assert.equal(pruned, false, 'the append committed while pruning was still going on');
+    assert.equal(await pruning, 901);
+    assert.equal(log.storedCount(), 100);
+    const replay = await log.readAfter(during.pos, { userId: 'x', groups: [] }, 10);
+    assert.deepEqual(replay, { kind: 'messages', messages: [], next: undefined });
+    await log.close();
+  });
+});
