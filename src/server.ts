@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
@@ -9,12 +10,18 @@ import { Disconnect } from './core/disconnect.js';
 import { Hub } from './core/hub.js';
 import type { Log } from './core/ports.js';
 import type { Subscription } from './core/subscription.js';
+import { AdminFeed, adminRoutes } from './http/admin.js';
 import { buildApp } from './http/app.js';
+import type { Readiness } from './http/health.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
 import { ConnectionLimits, PublishRateLimiter } from './http/limits.js';
+import { metricsRoutes, metricsServer } from './http/metrics.js';
 import { StreamGuard } from './http/stream-guard.js';
 import { TokenIdentity } from './http/token-identity.js';
 import { MemoryLog } from './log/memory.js';
+import { Metrics } from './ops/metrics.js';
+import { PublishGate } from './ops/publish-gate.js';
+import { StatsSampler } from './ops/stats.js';
 import { LocalPresence } from './presence/local.js';
 import { SseTransport } from './transport/sse.js';
 import { StreamOpener } from './transport/streams.js';
@@ -25,9 +32,18 @@ export interface Herald {
   readonly hub: Hub;
   readonly log: Log;
   readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** This node's id (the `node` label of metrics, the prefix of connection ids). */
+  readonly nodeId: string;
   /** Starts listening; resolves with the base URL. */
   listen(): Promise<string>;
-  /** Stops accepting, tells every client to reconnect elsewhere, and releases everything. */
+  /** The `--metrics-port` listener's base URL once listening; undefined without that option. */
+  metricsUrl(): string | undefined;
+  /**
+   * Drains and stops: marks the node not ready, stops accepting, refuses new publishes and waits for the
+   * ones in flight, tells every client to reconnect elsewhere, then releases everything; forces the
+   * remaining connections closed once `--drain-timeout` has passed.
+   */
   close(): Promise<void>;
 }
 
@@ -73,9 +89,20 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const log = logger ?? pino({ level: config.logLevel });
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
-  const messageLog = createLog(config);
+  const metrics = new Metrics(nodeId);
+  // Every reader and writer of the log goes through the gate: counted, timed, and refused while draining.
+  const messageLog = new PublishGate(createLog(config), metrics);
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
-  messageLog.tail((message) => hub.deliver(message));
+  const stats = new StatsSampler({ hub, metrics, nodeId });
+  const feed = new AdminFeed(stats);
+  messageLog.tail((message) => {
+    hub.deliver(message);
+    // Once per message, never per recipient.
+    metrics.routed(message.ts);
+    feed.record(message);
+  });
+  let closing = false;
+  metrics.watch({ hub, draining: () => closing, adminStreams: () => feed.size });
   const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
   const streams = new StreamOpener(hub, sse, nodeId, (error) => log.warn({ err: error }, 'stream failed'));
   const presence = new LocalPresence(hub);
@@ -91,13 +118,18 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     ratePerSecond: config.publishRate,
     burst: config.publishBurst,
   });
-  let closing = false;
+  const readiness = async (): Promise<Readiness> => {
+    if (closing) return { ready: false, reason: 'draining' };
+    return (await answersWithin(messageLog.head(), 2000))
+      ? { ready: true }
+      : { ready: false, reason: 'log-unreachable' };
+  };
   const app = await buildApp(
     { hub, log: messageLog, presence, streams, identity, guard, publishRate },
     {
       logger: log,
       bodyLimitBytes: config.bodyLimitBytes,
-      isReady: () => !closing,
+      isReady: readiness,
       adapters: [classicRoutes],
       cors: config.corsOrigins.length > 0 ? config.corsOrigins : config.dev,
       trustProxy: config.trustProxy,
@@ -105,6 +137,15 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       maxUrlLength: config.maxUrlLength,
     },
   );
+  app.addHook('onResponse', async (_request, reply) => {
+    if (reply.statusCode === 401 || reply.statusCode === 403) metrics.authFailure(reply.statusCode);
+  });
+  metricsRoutes(app, metrics, identity);
+  adminRoutes(app, { hub, log: messageLog, presence, identity, stats, feed, nodeId });
+  const metricsListener: Server | undefined =
+    config.metricsPort === undefined ? undefined : metricsServer(metrics);
+  let metricsBase: string | undefined;
+  let closed: Promise<void> | undefined;
   if (config.dev)
     log.warn('DEVELOPMENT MODE: anyone can subscribe as any user with ?user=; never expose this');
 
@@ -113,21 +154,98 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     hub,
     log: messageLog,
     logger: log,
+    metrics,
+    nodeId,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
-      const address = app.server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : config.port;
-      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      if (metricsListener !== undefined) {
+        await new Promise<void>((resolve, reject) => {
+          metricsListener.once('error', reject);
+          metricsListener.listen(config.metricsPort, config.host, resolve);
+        });
+        metricsBase = baseUrl(config.host, metricsListener.address(), config.metricsPort ?? 0);
+      }
+      return baseUrl(config.host, app.server.address(), config.port);
     },
-    async close() {
-      if (closing) return;
-      closing = true;
-      sse.close();
-      expiry.close();
-      hub.disconnectAll(Disconnect.shutdown);
-      await app.close();
-      await messageLog.close();
+    metricsUrl: () => metricsBase,
+    close() {
+      closed ??= drain();
+      return closed;
     },
   };
+
+  async function drain(): Promise<void> {
+    closing = true;
+    const deadline = Date.now() + config.drainTimeoutMs;
+    log.info(
+      {
+        connections: hub.connectionCount,
+        publishes: messageLog.pending,
+        drainTimeoutMs: config.drainTimeoutMs,
+      },
+      'draining',
+    );
+    // Stops listening; requests on kept-alive connections get 503, requests under way finish.
+    const stopped = app.close();
+    if (!(await settlesBy(messageLog.drain(), deadline)))
+      log.warn('publishes still in flight at the deadline');
+    // Every accepted message is now routed: ending a connection flushes what it holds, then says reconnect.
+    stats.close();
+    feed.close();
+    sse.close();
+    expiry.close();
+    hub.disconnectAll(Disconnect.shutdown);
+    // Closed streams leave kept-alive sockets behind; close them as they go idle.
+    app.server.closeIdleConnections();
+    const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+    try {
+      if (!(await settlesBy(stopped, deadline))) {
+        log.warn('drain timeout passed; closing the remaining connections');
+        app.server.closeAllConnections();
+        await stopped;
+      }
+    } finally {
+      clearInterval(idle);
+    }
+    if (metricsListener?.listening) {
+      metricsListener.closeAllConnections();
+      await new Promise((resolve) => metricsListener.close(resolve));
+    }
+    await messageLog.close();
+    log.info('drained');
+  }
+}
+
+/** True when `promise` settles before `deadline` (ms since the epoch). */
+async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** True when `probe` resolves within `ms`; false when it rejects or takes longer. */
+async function answersWithin(probe: Promise<unknown>, ms: number): Promise<boolean> {
+  const ok = probe.then(
+    () => true,
+    () => false,
+  );
+  return settlesBy(ok, Date.now() + ms).then(async (settled) => settled && (await ok));
+}
+
+function baseUrl(host: string, address: ReturnType<Server['address']>, fallbackPort: number): string {
+  const port = typeof address === 'object' && address !== null ? address.port : fallbackPort;
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }
