@@ -38,6 +38,10 @@ export interface Config {
   readonly publishKey: string | undefined;
   /** Static key of the admin API and dashboard; also accepted from publishers. */
   readonly adminKey: string | undefined;
+  /** Port of a separate, unauthenticated `/metrics` listener (for a private network); unset: none. */
+  readonly metricsPort: number | undefined;
+  /** Longest a shutdown waits for in-flight publishes and connections to end before exiting anyway. */
+  readonly drainTimeoutMs: number;
   /** Open streams on this node at most (0: no ceiling). */
   readonly maxConnections: number;
   /** Open streams from one client address at most (0: no limit). */
@@ -271,6 +275,23 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'static key of the admin API and dashboard; also accepted from publishers',
   },
   {
+    key: 'metricsPort',
+    meta: 'port',
+    flag: 'metrics-port',
+    env: 'HERALD_METRICS_PORT',
+    kind: 'optional',
+    default: '',
+    help: 'also serve /metrics without credentials on this port (bind it to a private network)',
+  },
+  {
+    key: 'drainTimeoutMs',
+    flag: 'drain-timeout',
+    env: 'HERALD_DRAIN_TIMEOUT',
+    kind: 'duration',
+    default: '10s',
+    help: 'on SIGTERM, longest wait for in-flight publishes and connections before exiting',
+  },
+  {
     key: 'maxConnections',
     flag: 'max-connections',
     env: 'HERALD_MAX_CONNECTIONS',
@@ -380,6 +401,14 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     config[option.key] = parseValue(option, raw, source);
   }
   if (config.trustProxy !== undefined) config.trustProxy = parseTrustProxy(config.trustProxy as string);
+  if (config.metricsPort !== undefined) {
+    const option = OPTIONS.find((o) => o.key === 'metricsPort') as OptionSpec;
+    config.metricsPort = parseValue(
+      { ...option, kind: 'port' },
+      config.metricsPort as string,
+      '--metrics-port',
+    );
+  }
   const result = config as unknown as Config;
   checkLogUrl(result.log);
   return result;

@@ -98,6 +98,11 @@ export async function main(argv: readonly string[]): Promise<void> {
   herald.logger.info({ url, log: config.log, dev: config.dev }, `Herald listening on ${url}`);
   const stop = (signal: string): void => {
     herald.logger.info({ signal }, 'shutting down');
+    // close() forces connections shut at the drain timeout; this bounds anything else that could hang.
+    setTimeout(() => {
+      herald.logger.error('shutdown overran the drain timeout; exiting');
+      process.exit(1);
+    }, config.drainTimeoutMs + 5000).unref();
     herald.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
@@ -11,14 +12,20 @@ import { Hub } from './core/hub.js';
 import type { Message } from './core/message.js';
 import type { ConnectionControl, Log, Presence } from './core/ports.js';
 import type { Subscription } from './core/subscription.js';
+import { AdminFeed, adminRoutes } from './http/admin.js';
 import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
+import type { Readiness } from './http/health.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
 import { ConnectionLimits, PublishRateLimiter } from './http/limits.js';
+import { metricsRoutes, metricsServer } from './http/metrics.js';
 import { StreamGuard } from './http/stream-guard.js';
 import { TokenIdentity } from './http/token-identity.js';
 import { MemoryLog } from './log/memory.js';
 import { RedisLog } from './log/redis.js';
 import { SqliteLog } from './log/sqlite.js';
+import { Metrics } from './ops/metrics.js';
+import { PublishGate } from './ops/publish-gate.js';
+import { StatsSampler } from './ops/stats.js';
 import { LocalPresence } from './presence/local.js';
 import { RedisPresence } from './presence/redis.js';
 import { SseTransport } from './transport/sse.js';
@@ -30,9 +37,18 @@ export interface Herald {
   readonly hub: Hub;
   readonly log: Log;
   readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** This node's id (the `node` label of metrics, the prefix of connection ids). */
+  readonly nodeId: string;
   /** Starts listening; resolves with the base URL. */
   listen(): Promise<string>;
-  /** Stops accepting, tells every client to reconnect elsewhere, and releases everything. */
+  /** The `--metrics-port` listener's base URL once listening; undefined without that option. */
+  metricsUrl(): string | undefined;
+  /**
+   * Drains and stops: marks the node not ready, stops accepting, refuses new publishes and waits for the
+   * ones in flight, tells every client to reconnect elsewhere, then releases everything; forces the
+   * remaining connections closed once `--drain-timeout` has passed.
+   */
   close(): Promise<void>;
 }
 
@@ -130,10 +146,22 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const log = logger ?? pino({ level: config.logLevel });
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
-  const messageLog = await createLog(config, log);
+  const metrics = new Metrics(nodeId);
+  const backend = await createLog(config, log);
+  // Every reader and writer of the log goes through the gate: counted, timed, and refused while draining.
+  const messageLog = new PublishGate(backend, metrics);
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
-  const { presence, control, deliver } = createCluster(messageLog, hub, config, nodeId, log);
-  messageLog.tail(deliver);
+  const { presence, control, deliver } = createCluster(backend, hub, config, nodeId, log);
+  const stats = new StatsSampler({ hub, metrics, nodeId });
+  const feed = new AdminFeed(stats);
+  messageLog.tail((message) => {
+    deliver(message);
+    // Once per message, never per recipient.
+    metrics.routed(message.ts);
+    feed.record(message);
+  });
+  let closing = false;
+  metrics.watch({ hub, draining: () => closing, adminStreams: () => feed.size });
   const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
   const streams = new StreamOpener(hub, sse, nodeId, (error) => log.warn({ err: error }, 'stream failed'));
   const expiry = new ExpiryWheel<Subscription>((sub) => hub.end(sub, Disconnect.tokenExpired));
@@ -148,14 +176,20 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     ratePerSecond: config.publishRate,
     burst: config.publishBurst,
   });
-  let closing = false;
+  const readiness = async (): Promise<Readiness> => {
+    if (closing) return { ready: false, reason: 'draining' };
+    // A shared log that is known to be unreachable: a load balancer then sends new clients elsewhere.
+    if (backend instanceof RedisLog && !backend.available) return { ready: false, reason: 'log-unreachable' };
+    return (await answersWithin(messageLog.head(), 2000))
+      ? { ready: true }
+      : { ready: false, reason: 'log-unreachable' };
+  };
   const app = await buildApp(
     { hub, log: messageLog, presence, streams, identity, guard, publishRate, control },
     {
       logger: log,
       bodyLimitBytes: config.bodyLimitBytes,
-      // Not ready while a shared log is unreachable: a load balancer then sends new clients elsewhere.
-      isReady: () => !closing && (!(messageLog instanceof RedisLog) || messageLog.available),
+      isReady: readiness,
       webRoot: config.webRoot ?? DEMO_WEB_ROOT,
       adapters: [classicRoutes],
       cors: config.corsOrigins.length > 0 ? config.corsOrigins : config.dev,
@@ -164,6 +198,15 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       maxUrlLength: config.maxUrlLength,
     },
   );
+  app.addHook('onResponse', async (_request, reply) => {
+    if (reply.statusCode === 401 || reply.statusCode === 403) metrics.authFailure(reply.statusCode);
+  });
+  metricsRoutes(app, metrics, identity);
+  adminRoutes(app, { hub, log: messageLog, presence, identity, stats, feed, nodeId });
+  const metricsListener: Server | undefined =
+    config.metricsPort === undefined ? undefined : metricsServer(metrics);
+  let metricsBase: string | undefined;
+  let closed: Promise<void> | undefined;
   if (config.dev)
     log.warn('DEVELOPMENT MODE: anyone can subscribe as any user with ?user=; never expose this');
 
@@ -172,22 +215,99 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     hub,
     log: messageLog,
     logger: log,
+    metrics,
+    nodeId,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
-      const address = app.server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : config.port;
-      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      if (metricsListener !== undefined) {
+        await new Promise<void>((resolve, reject) => {
+          metricsListener.once('error', reject);
+          metricsListener.listen(config.metricsPort, config.host, resolve);
+        });
+        metricsBase = baseUrl(config.host, metricsListener.address(), config.metricsPort ?? 0);
+      }
+      return baseUrl(config.host, app.server.address(), config.port);
     },
-    async close() {
-      if (closing) return;
-      closing = true;
-      sse.close();
-      expiry.close();
-      hub.disconnectAll(Disconnect.shutdown);
-      await app.close();
-      await presence.close?.();
-      await messageLog.close();
+    metricsUrl: () => metricsBase,
+    close() {
+      closed ??= drain();
+      return closed;
     },
   };
+
+  async function drain(): Promise<void> {
+    closing = true;
+    const deadline = Date.now() + config.drainTimeoutMs;
+    log.info(
+      {
+        connections: hub.connectionCount,
+        publishes: messageLog.pending,
+        drainTimeoutMs: config.drainTimeoutMs,
+      },
+      'draining',
+    );
+    // Stops listening; requests on kept-alive connections get 503, requests under way finish.
+    const stopped = app.close();
+    if (!(await settlesBy(messageLog.drain(), deadline)))
+      log.warn('publishes still in flight at the deadline');
+    // Every accepted message is now routed: ending a connection flushes what it holds, then says reconnect.
+    stats.close();
+    feed.close();
+    sse.close();
+    expiry.close();
+    hub.disconnectAll(Disconnect.shutdown);
+    // Closed streams leave kept-alive sockets behind; close them as they go idle.
+    app.server.closeIdleConnections();
+    const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+    try {
+      if (!(await settlesBy(stopped, deadline))) {
+        log.warn('drain timeout passed; closing the remaining connections');
+        app.server.closeAllConnections();
+        await stopped;
+      }
+    } finally {
+      clearInterval(idle);
+    }
+    if (metricsListener?.listening) {
+      metricsListener.closeAllConnections();
+      await new Promise((resolve) => metricsListener.close(resolve));
+    }
+    await presence.close?.();
+    await messageLog.close();
+    log.info('drained');
+  }
+}
+
+/** True when `promise` settles before `deadline` (ms since the epoch). */
+async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      timeout,
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** True when `probe` resolves within `ms`; false when it rejects or takes longer. */
+async function answersWithin(probe: Promise<unknown>, ms: number): Promise<boolean> {
+  const ok = probe.then(
+    () => true,
+    () => false,
+  );
+  return settlesBy(ok, Date.now() + ms).then(async (settled) => settled && (await ok));
+}
+
+function baseUrl(host: string, address: ReturnType<Server['address']>, fallbackPort: number): string {
+  const port = typeof address === 'object' && address !== null ? address.port : fallbackPort;
+  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
+  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }

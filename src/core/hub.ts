@@ -18,10 +18,15 @@ export interface HubOptions {
 
 /** Counters for metrics and the dashboard; monotonic since start. */
 export interface HubCounters {
+  /** Messages handed to `deliver` (from the log's tail): every message of the cluster, once. */
+  routed: number;
+  /** Messages sent to subscriptions live, counted once per recipient. */
   delivered: number;
   replayed: number;
   gaps: number;
   slowConsumerCloses: number;
+  /** Bytes of frames the hub wrote to sinks (counted once per coalesced write, not per frame). */
+  bytesOut: number;
 }
 
 /** Builds the first frame(s) of a connection, given the id to resume from: the transport's greeting. */
@@ -34,7 +39,14 @@ export type Greeting = (resumeId: string) => Buffer;
  */
 export class Hub {
   readonly router = new Router();
-  readonly counters: HubCounters = { delivered: 0, replayed: 0, gaps: 0, slowConsumerCloses: 0 };
+  readonly counters: HubCounters = {
+    routed: 0,
+    delivered: 0,
+    replayed: 0,
+    gaps: 0,
+    slowConsumerCloses: 0,
+    bytesOut: 0,
+  };
   private position: string;
   private readonly compare: (a: string, b: string) => number;
   private readonly maxBufferedBytes: number;
@@ -80,6 +92,7 @@ export class Hub {
   /** Hands one logged message to every matching local subscription. Called by the log's tail, in order. */
   deliver(message: Message): void {
     this.position = message.pos;
+    this.counters.routed++;
     this.current = message;
     this.currentFrame = null;
     this.mark++;
@@ -247,6 +260,7 @@ export class Hub {
     const chunk = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, sub.pendingBytes);
     pending.length = 0;
     sub.pendingBytes = 0;
+    this.counters.bytesOut += chunk.length;
     sub.sink.write(chunk);
   }
 

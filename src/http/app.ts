@@ -5,7 +5,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import { HeraldError, Problems } from '../errors.js';
 import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
-import { healthRoutes } from './health.js';
+import { healthRoutes, type Readiness } from './health.js';
 import { messageRoutes } from './messages.js';
 import { presenceRoutes } from './presence.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
@@ -15,7 +15,7 @@ export interface AppOptions {
   readonly logger: FastifyBaseLogger;
   readonly bodyLimitBytes: number;
   /** Readiness for `/readyz`. */
-  readonly isReady: () => boolean;
+  readonly isReady: () => Readiness | Promise<Readiness>;
   /** Directory served at `/`. */
   readonly webRoot: string;
   /** Route plugins of the protocol adapters (classic `/sse`, ...), registered beside the native API. */
@@ -43,6 +43,8 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     // User ids of up to 128 characters appear in paths, percent-encoded.
     routerOptions: { maxParamLength: 512 },
     return503OnClosing: true,
+    // A request id from the proxy in front (else Fastify's own) ties log lines to one request.
+    requestIdHeader: 'x-request-id',
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy as boolean }),
     http: { maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024 },
     clientErrorHandler: (error, socket) => {
@@ -61,6 +63,9 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
   installProblemHandlers(app);
   // Every body Herald reads is JSON; anything else is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
   const maxUrlLength = options.maxUrlLength;
   if (maxUrlLength !== undefined) {
     app.addHook('onRequest', async (request) => {

@@ -10,10 +10,6 @@ export function eventRoutes(app: FastifyInstance, deps: HttpDeps): void {
       userId: queryOne(query.user),
       groups: queryList(query.group),
     });
-    const sub = deps.guard.open(request, reply, subscriber, {
-      lastEventId: lastEventIdOf(request.raw, query),
-    });
-    request.log.debug({ connection: sub.id, user: sub.userId }, 'stream opened');
-    reply.raw.once('close', () => request.log.debug({ connection: sub.id }, 'stream closed'));
+    deps.guard.open(request, reply, subscriber, { lastEventId: lastEventIdOf(request.raw, query) });
   });
 }

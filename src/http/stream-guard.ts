@@ -40,6 +40,10 @@ export class StreamGuard {
       userId: subscriber.userId,
       groups: subscriber.groups,
     });
+    // One line per connection opened and closed, at debug level; never one per message.
+    const log = request.log.child({ connection: sub.id, user: sub.userId });
+    log.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
+    reply.raw.once('close', () => log.debug({ durationMs: Date.now() - sub.openedAt }, 'stream closed'));
     const gone = request.raw.socket.destroyed || reply.raw.destroyed;
     if (gone) release();
     else if (subscriber.expiresAt !== undefined && !sub.closed) {

@@ -1,0 +1,257 @@
+import { readFileSync } from 'node:fs';
+import type { ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Hub } from '../core/hub.js';
+import type { Message } from '../core/message.js';
+import type { Log, Presence } from '../core/ports.js';
+import { DuplicateIdError } from '../core/ports.js';
+import { HeraldError, Problems } from '../errors.js';
+import type { StatsSample, StatsSampler } from '../ops/stats.js';
+import { encodeEventText, encodeRetry } from '../protocol/sse-frame.js';
+import { queryOne } from './deps.js';
+import type { IdentityProvider } from './identity.js';
+import { MAX_PAGE, userIdParam } from './presence.js';
+import { parseMessage } from './publish-request.js';
+
+/** What the admin API and dashboard work with; built by the composition root. */
+export interface AdminDeps {
+  readonly hub: Hub;
+  /** The log the publish API uses (the publish gate), so sends from the dashboard are counted and drained. */
+  readonly log: Log;
+  readonly presence: Presence;
+  readonly identity: IdentityProvider;
+  readonly stats: StatsSampler;
+  readonly feed: AdminFeed;
+  readonly nodeId: string;
+}
+
+/** One connection of a user, as the dashboard lists it. */
+export interface ConnectionView {
+  readonly id: string;
+  readonly node: string;
+  /** ISO 8601 time at which it was opened. */
+  readonly since: string;
+  readonly transport: string;
+  readonly remoteAddress: string;
+}
+
+/** Messages listed per tail event at most; the rest of a busy second is only counted. */
+const TAIL_PER_TICK = 50;
+/** Payload characters shown in the tail when payloads are asked for. */
+const TAIL_PAYLOAD_CHARS = 1024;
+/** An admin stream whose client stops reading is dropped past this much unsent output. */
+const MAX_ADMIN_BUFFER = 1 << 20;
+
+interface TailEntry {
+  readonly id: string;
+  readonly topics: readonly string[];
+  readonly event: string | undefined;
+  readonly size: number;
+  readonly ts: number;
+  readonly data?: string;
+}
+
+/**
+ * The dashboard's live feed: one `stats` event per sample and a `tail` of the messages routed since the
+ * previous one, to every open admin stream. Records messages only while a dashboard is open, and then at
+ * most `TAIL_PER_TICK` per second, so the cost on the message path is a size check.
+ */
+export class AdminFeed {
+  private readonly streams = new Map<ServerResponse, { payloads: boolean }>();
+  private recent: Message[] = [];
+  private skipped = 0;
+  private readonly unsubscribe: () => void;
+
+  constructor(stats: StatsSampler) {
+    this.unsubscribe = stats.subscribe((sample) => this.broadcast(sample));
+  }
+
+  /** Open admin streams. */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  /** Called once per routed message. */
+  record(message: Message): void {
+    if (this.streams.size === 0) return;
+    if (this.recent.length < TAIL_PER_TICK) this.recent.push(message);
+    else this.skipped++;
+  }
+
+  /** Starts an admin stream on a hijacked response. */
+  open(response: ServerResponse, hello: unknown, payloads: boolean): void {
+    response.write(encodeRetry(2000) + encodeEventText({ event: 'hello', data: JSON.stringify(hello) }));
+    this.streams.set(response, { payloads });
+    response.once('close', () => this.streams.delete(response));
+  }
+
+  /** Ends every admin stream telling the page to reconnect (shutdown); stops listening to samples. */
+  close(): void {
+    this.unsubscribe();
+    const bye = encodeEventText({
+      event: 'disconnect',
+      data: JSON.stringify({ reason: 'shutdown', reconnect: true }),
+    });
+    for (const response of this.streams.keys()) response.end(bye);
+    this.streams.clear();
+  }
+
+  private broadcast(sample: StatsSample): void {
+    const messages = this.recent;
+    const skipped = this.skipped;
+    this.recent = [];
+    this.skipped = 0;
+    if (this.streams.size === 0) return;
+    const stats = encodeEventText({ event: 'stats', data: JSON.stringify(sample) });
+    const tail = (payloads: boolean): string =>
+      messages.length === 0 && skipped === 0
+        ? ''
+        : encodeEventText({
+            event: 'tail',
+            data: JSON.stringify({ messages: messages.map((m) => tailEntry(m, payloads)), skipped }),
+          });
+    // Encoded at most once per flavour, whatever the number of dashboards.
+    const texts = new Map<boolean, string>();
+    for (const [response, { payloads }] of this.streams) {
+      if (response.writableLength > MAX_ADMIN_BUFFER) {
+        response.destroy();
+        continue;
+      }
+      let text = texts.get(payloads);
+      if (text === undefined) {
+        text = stats + tail(payloads);
+        texts.set(payloads, text);
+      }
+      response.write(text);
+    }
+  }
+}
+
+function tailEntry(message: Message, payloads: boolean): TailEntry {
+  const entry = {
+    id: message.id,
+    topics: message.topics,
+    event: message.event,
+    size: Buffer.byteLength(message.data),
+    ts: message.ts,
+  };
+  return payloads ? { ...entry, data: message.data.slice(0, TAIL_PAYLOAD_CHARS) } : entry;
+}
+
+/** Reads a file of an installed package (the dashboard's chart library), once at start. */
+function packageFile(specifier: string): Buffer {
+  return readFileSync(createRequire(import.meta.url).resolve(specifier));
+}
+
+/**
+ * The dashboard (`/admin`, static files in `web/admin/`), its live stream (`GET /admin/stream`) and the
+ * admin JSON API (`/admin/api/...`). Everything but the static page asks `identity.admin()`.
+ */
+export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
+  const admin = (request: FastifyRequest): Promise<void> => deps.identity.admin(request);
+  const vendor: Record<string, { type: string; body: Buffer }> = {
+    'uplot.js': { type: 'text/javascript', body: packageFile('uplot/dist/uPlot.iife.min.js') },
+    'uplot.css': { type: 'text/css', body: packageFile('uplot/dist/uPlot.min.css') },
+  };
+
+  app.get('/admin', async (_request, reply) => reply.redirect('/admin/'));
+  app.get<{ Params: { file: string } }>('/admin/vendor/:file', async (request, reply) => {
+    const file = vendor[request.params.file];
+    if (file === undefined) throw new HeraldError(Problems.notFound, `no file ${request.params.file}`);
+    return reply.type(file.type).header('cache-control', 'public, max-age=86400').send(file.body);
+  });
+
+  app.get('/admin/api/stats', async (request) => {
+    await admin(request);
+    return { node: deps.nodeId, latest: deps.stats.latest(), history: deps.stats.history };
+  });
+
+  app.get('/admin/api/users', async (request) => {
+    await admin(request);
+    const query = request.query as Record<string, unknown>;
+    const limitText = queryOne(query.limit) ?? '50';
+    const limit = Number(limitText);
+    if (!/^\d+$/.test(limitText) || limit < 1 || limit > MAX_PAGE) {
+      throw new HeraldError(Problems.invalidRequest, `limit must be an integer from 1 to ${MAX_PAGE}`, {
+        field: 'limit',
+      });
+    }
+    const page = await deps.presence.listUsers({
+      prefix: queryOne(query.prefix) ?? '',
+      limit,
+      cursor: queryOne(query.cursor),
+    });
+    return {
+      users: page.users.map((user) => ({ ...user, connectionList: connectionsOf(deps, user.id) })),
+      nextCursor: page.nextCursor,
+    };
+  });
+
+  app.get<{ Params: { id: string } }>('/admin/api/users/:id', async (request) => {
+    await admin(request);
+    const id = userIdParam(request.params.id);
+    const presence = await deps.presence.user(id);
+    return { ...presence, connectionList: connectionsOf(deps, id) };
+  });
+
+  app.delete<{ Params: { id: string } }>('/admin/api/users/:id/connections', async (request) => {
+    await admin(request);
+    const id = userIdParam(request.params.id);
+    const closed = deps.hub.disconnectUser(id);
+    request.log.info({ user: id, closed }, 'user disconnected from the admin API');
+    return { user: id, closed };
+  });
+
+  app.post('/admin/api/messages', async (request, reply) => {
+    await admin(request);
+    const draft = parseMessage(request.body);
+    try {
+      const message = await deps.log.append(draft);
+      return reply.code(202).send({ id: message.id });
+    } catch (error) {
+      if (error instanceof DuplicateIdError) {
+        throw new HeraldError(
+          Problems.duplicateId,
+          `id "${error.id}" is already used by a retained message`,
+          {
+            field: 'id',
+          },
+        );
+      }
+      throw error;
+    }
+  });
+
+  app.get('/admin/stream', async (request, reply) => {
+    await admin(request);
+    const payloads = queryOne((request.query as Record<string, unknown>).payloads) === '1';
+    startStream(reply);
+    deps.feed.open(reply.raw, { node: deps.nodeId, history: deps.stats.history }, payloads);
+  });
+}
+
+function connectionsOf(deps: AdminDeps, userId: string): ConnectionView[] {
+  const subs = deps.hub.router.byUser.get(userId);
+  if (subs === undefined) return [];
+  return [...subs].map((sub) => ({
+    id: sub.id,
+    node: deps.nodeId,
+    since: new Date(sub.openedAt).toISOString(),
+    transport: sub.info.transport,
+    remoteAddress: sub.info.remoteAddress,
+  }));
+}
+
+function startStream(reply: FastifyReply): void {
+  reply.hijack();
+  const raw = reply.raw;
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) raw.setHeader(name, value);
+  }
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    'x-accel-buffering': 'no',
+  });
+}

@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { bearer, request, tokenFor } from '../helpers/auth.js';
+import { publish, startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
+import { isMessage, openSse } from '../helpers/sse-client.js';
+
+const admin = bearer(TEST_KEYS.adminKey);
+
+describe('admin API in production mode', () => {
+  let node: TestHerald;
+  before(async () => {
+    node = await startSecureHerald();
+  });
+  after(() => node.close());
+
+  test('every admin route needs the admin key: 401 without a credential, 403 with the publish key', async () => {
+    const routes: [string, string][] = [
+      ['GET', '/admin/api/stats'],
+      ['GET', '/admin/api/users?prefix=a'],
+      ['GET', '/admin/api/users/alice'],
+      ['DELETE', '/admin/api/users/alice/connections'],
+      ['POST', '/admin/api/messages'],
+      ['GET', '/admin/stream'],
+    ];
+    for (const [method, path] of routes) {
+      const body = method === 'POST' ? { to: { all: true }, data: 'x' } : undefined;
+      const none = await request(`${node.url}${path}`, { method, body });
+      assert.equal(none.status, 401, `${method} ${path} without a credential`);
+      const publisher = await request(`${node.url}${path}`, {
+        method,
+        body,
+        headers: bearer(TEST_KEYS.publishKey),
+      });
+      assert.equal(publisher.status, 403, `${method} ${path} with the publish key`);
+    }
+  });
+
+  test('a user search lists each connection: node, since, transport, remote address', async () => {
+    const token = await tokenFor('ada');
+    const sub = await openSse(`${node.url}/events`, bearer(token));
+    await sub.waitFor(1);
+    const { status, body } = await request(`${node.url}/admin/api/users?prefix=ad`, { headers: admin });
+    assert.equal(status, 200);
+    assert.equal(body.users.length, 1);
+    const [user] = body.users;
+    assert.equal(user.id, 'ada');
+    assert.equal(user.online, true);
+    const [connection] = user.connectionList;
+    assert.equal(connection.node, node.herald.nodeId);
+    assert.equal(connection.transport, 'sse');
+    assert.equal(connection.remoteAddress, '127.0.0.1');
+    assert.ok(Date.now() - Date.parse(connection.since) < 60_000);
+    const one = await request(`${node.url}/admin/api/users/ada`, { headers: admin });
+    assert.equal(one.body.connectionList[0].id, connection.id);
+
+    const closed = await request(`${node.url}/admin/api/users/ada/connections`, {
+      method: 'DELETE',
+      headers: admin,
+    });
+    assert.deepEqual(closed.body, { user: 'ada', closed: 1 });
+    const [bye] = await sub.waitFor(1, (e) => e.event === 'disconnect');
+    assert.deepEqual(JSON.parse(bye?.data ?? ''), { reason: 'closed-by-server', reconnect: false });
+    await sub.ended;
+    const after = await request(`${node.url}/admin/api/users/ada`, { headers: admin });
+    assert.equal(after.body.online, false);
+  });
+
+  test('a message sent through the admin API reaches its subscriber', async () => {
+    const sub = await openSse(`${node.url}/events`, bearer(await tokenFor('bo')));
+    await sub.waitFor(1);
+    const sent = await request(`${node.url}/admin/api/messages`, {
+      headers: admin,
+      body: { to: { users: ['bo'] }, event: 'note', data: { text: 'hello' } },
+    });
+    assert.equal(sent.status, 202);
+    const [message] = await sub.waitFor(1, isMessage);
+    assert.equal(message?.id, sent.body.id);
+    assert.equal(message?.event, 'note');
+    assert.equal(message?.data, '{"text":"hello"}');
+    const invalid = await request(`${node.url}/admin/api/messages`, { headers: admin, body: { data: 'x' } });
+    assert.equal(invalid.status, 400);
+    sub.close();
+  });
+});
+
+describe('admin stream and page', () => {
+  let node: TestHerald;
+  before(async () => {
+    node = await startHerald();
+  });
+  after(() => node.close());
+
+  test('the stream says hello, then a stats sample every second and a tail without payloads', async () => {
+    const stream = await openSse(`${node.url}/admin/stream`);
+    assert.equal(stream.status, 200);
+    const [hello] = await stream.waitFor(1, (e) => e.event === 'hello');
+    assert.equal(JSON.parse(hello?.data ?? '').node, node.herald.nodeId);
+    const id = await publish(node.url, { to: { groups: ['g1'] }, event: 'e', data: 'secret payload' });
+    const [tail] = await stream.waitFor(1, (e) => e.event === 'tail', 3000);
+    const entry = JSON.parse(tail?.data ?? '').messages[0];
+    assert.deepEqual(
+      { id: entry.id, topics: entry.topics, event: entry.event, size: entry.size, data: entry.data },
+      { id, topics: ['group:g1'], event: 'e', size: 14, data: undefined },
+    );
+    const [stats] = await stream.waitFor(1, (e) => e.event === 'stats');
+    const sample = JSON.parse(stats?.data ?? '');
+    assert.equal(sample.nodes[0].id, node.herald.nodeId);
+    assert.equal(sample.totals.published, 1);
+    assert.ok(sample.nodes[0].rssBytes > 0);
+    stream.close();
+  });
+
+  test('with ?payloads=1 the tail shows the data', async () => {
+    const stream = await openSse(`${node.url}/admin/stream?payloads=1`);
+    await stream.waitFor(1, (e) => e.event === 'hello');
+    await publish(node.url, { to: { all: true }, data: 'visible' });
+    const [tail] = await stream.waitFor(1, (e) => e.event === 'tail', 3000);
+    assert.equal(JSON.parse(tail?.data ?? '').messages[0].data, 'visible');
+    stream.close();
+  });
+
+  test('the page and its chart library are served', async () => {
+    const redirect = await fetch(`${node.url}/admin`, { redirect: 'manual' });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('location'), '/admin/');
+    const page = await fetch(`${node.url}/admin/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /Herald admin/);
+    const script = await fetch(`${node.url}/admin/vendor/uplot.js`);
+    assert.equal(script.status, 200);
+    assert.match(script.headers.get('content-type') ?? '', /javascript/);
+    assert.equal((await fetch(`${node.url}/admin/vendor/other.js`)).status, 404);
+  });
+});
