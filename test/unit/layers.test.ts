@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
+import { test } from 'node:test';
+
+const SRC = new URL('../../../src/', import.meta.url).pathname;
+
+/**
+ * The layers of `docs/architecture.md`: a folder may import only folders of a lower rank (and itself).
+ * Same-rank folders never import each other, so backends, transports and ops stay independent.
+ */
+const RANK: Record<string, number> = {
+  errors: 0,
+  protocol: 0,
+  core: 1,
+  log: 2,
+  transport: 2,
+  presence: 2,
+  cluster: 2,
+  auth: 2,
+  ops: 2,
+  http: 3,
+  adapters: 4,
+  '(root)': 5,
+};
+
+async function sources(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const nested = await Promise.all(
+    entries.map((e) =>
+      e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+    ),
+  );
+  return nested.flat();
+}
+
+const layerOf = (file: string): string => {
+  const [first, ...rest] = relative(SRC, file).split('/');
+  if (rest.length === 0) return /^errors\.(ts|js)$/.test(first as string) ? 'errors' : '(root)';
+  return first as string;
+};
+
+test('imports only point down the layers: protocol ← core ← backends ← http ← adapters ← composition root', async () => {
+  const violations: string[] = [];
+  for (const file of await sources(SRC)) {
+    const from = layerOf(file);
+    const text = await readFile(file, 'utf8');
+    for (const match of text.matchAll(/from '(\.[^']+)'/g)) {
+      const to = layerOf(resolve(dirname(file), match[1] as string));
+      if (to === from) continue;
+      const fromRank = RANK[from];
+      const toRank = RANK[to];
+      if (fromRank === undefined || toRank === undefined)
+        violations.push(`${relative(SRC, file)}: unknown layer ${from} → ${to}`);
+      else if (toRank >= fromRank)
+        violations.push(`${relative(SRC, file)} (${from}) imports ${match[1]} (${to})`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
