@@ -202,7 +202,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     if (reply.statusCode === 401 || reply.statusCode === 403) metrics.authFailure(reply.statusCode);
   });
   metricsRoutes(app, metrics, identity);
-  adminRoutes(app, { hub, log: messageLog, presence, identity, stats, feed, nodeId });
+  adminRoutes(app, { hub, log: messageLog, presence, control, identity, stats, feed, nodeId });
   const metricsListener: Server | undefined =
     config.metricsPort === undefined ? undefined : metricsServer(metrics);
   let metricsBase: string | undefined;

@@ -4,8 +4,7 @@ import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Hub } from '../core/hub.js';
 import type { Message } from '../core/message.js';
-import type { Log, Presence } from '../core/ports.js';
-import { DuplicateIdError } from '../core/ports.js';
+import type { ConnectionControl, Log, Presence } from '../core/ports.js';
 import { HeraldError, Problems } from '../errors.js';
 import type { StatsSample, StatsSampler } from '../ops/stats.js';
 import { encodeEventText, encodeRetry } from '../protocol/sse-frame.js';
@@ -20,6 +19,8 @@ export interface AdminDeps {
   /** The log the publish API uses (the publish gate), so sends from the dashboard are counted and drained. */
   readonly log: Log;
   readonly presence: Presence;
+  /** Server-side close: this node's, or every node's when clustered. */
+  readonly control: ConnectionControl;
   readonly identity: IdentityProvider;
   readonly stats: StatsSampler;
   readonly feed: AdminFeed;
@@ -198,29 +199,15 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   app.delete<{ Params: { id: string } }>('/admin/api/users/:id/connections', async (request) => {
     await admin(request);
     const id = userIdParam(request.params.id);
-    const closed = deps.hub.disconnectUser(id);
+    const closed = await deps.control.disconnectUser(id);
     request.log.info({ user: id, closed }, 'user disconnected from the admin API');
     return { user: id, closed };
   });
 
   app.post('/admin/api/messages', async (request, reply) => {
     await admin(request);
-    const draft = parseMessage(request.body);
-    try {
-      const message = await deps.log.append(draft);
-      return reply.code(202).send({ id: message.id });
-    } catch (error) {
-      if (error instanceof DuplicateIdError) {
-        throw new HeraldError(
-          Problems.duplicateId,
-          `id "${error.id}" is already used by a retained message`,
-          {
-            field: 'id',
-          },
-        );
-      }
-      throw error;
-    }
+    const message = await deps.log.append(parseMessage(request.body));
+    return reply.code(202).send({ id: message.id });
   });
 
   app.get('/admin/stream', async (request, reply) => {

@@ -1,6 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import { DuplicateIdError } from '../core/ports.js';
-import { HeraldError, Problems } from '../errors.js';
 import type { HttpDeps } from './deps.js';
 import { parseBatch, parseMessage } from './publish-request.js';
 
@@ -9,28 +7,15 @@ export function messageRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.post('/messages', async (request, reply) => {
     const publisher = await deps.identity.publisher(request);
     const body = request.body;
-    try {
-      if (Array.isArray(body)) {
-        const drafts = parseBatch(body);
-        deps.publishRate.take(publisher.id, drafts.length);
-        const messages = await deps.log.appendMany(drafts);
-        return reply.code(202).send({ ids: messages.map((m) => m.id) });
-      }
-      const draft = parseMessage(body);
-      deps.publishRate.take(publisher.id, 1);
-      const message = await deps.log.append(draft);
-      return reply.code(202).send({ id: message.id });
-    } catch (error) {
-      if (error instanceof DuplicateIdError) {
-        throw new HeraldError(
-          Problems.duplicateId,
-          `id "${error.id}" is already used by a retained message`,
-          {
-            field: 'id',
-          },
-        );
-      }
-      throw error;
+    if (Array.isArray(body)) {
+      const drafts = parseBatch(body);
+      deps.publishRate.take(publisher.id, drafts.length);
+      const messages = await deps.log.appendMany(drafts);
+      return reply.code(202).send({ ids: messages.map((m) => m.id) });
     }
+    const draft = parseMessage(body);
+    deps.publishRate.take(publisher.id, 1);
+    const message = await deps.log.append(draft);
+    return reply.code(202).send({ id: message.id });
   });
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
-import { LogUnavailableError } from '../core/ports.js';
+import { DuplicateIdError, LogUnavailableError } from '../core/ports.js';
 import { HeraldError, Problems, type ProblemType, problemBody } from '../errors.js';
 import { redactToken } from './credentials.js';
 
@@ -14,6 +14,10 @@ interface Classified {
 /** Maps any error raised while handling a request to one catalogue entry. */
 function classify(error: unknown): Classified {
   if (error instanceof HeraldError) return { type: error.problem, detail: error.detail, extra: error.extra };
+  if (error instanceof DuplicateIdError) {
+    const detail = `id "${error.id}" is already used by a retained message`;
+    return { type: Problems.duplicateId, detail, extra: { field: 'id' } };
+  }
   if (error instanceof LogUnavailableError)
     return { type: Problems.logUnavailable, detail: error.message, extra: {} };
   if (!(error instanceof Error))

@@ -4,10 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { bearer, publishAs, tokenFor } from '../helpers/auth.js';
+import { CHROMIUM, CHROMIUM_FLAGS } from '../helpers/browser.js';
 import { startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
 import { isMessage, openSse, type SseConnection } from '../helpers/sse-client.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const RESULTS = fileURLToPath(new URL('../../../test-results/', import.meta.url));
 
 /** Waits until the element with this id shows text matching `text`. */
@@ -20,7 +20,12 @@ async function figure(page: Page, id: string): Promise<number> {
   return Number((await page.textContent(`#${id}`))?.replace(/,/g, ''));
 }
 
-describe('admin dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) && 'no Chromium' }, () => {
+describe('admin dashboard in headless Chromium', {
+  skip:
+    !existsSync(CHROMIUM) &&
+    !process.env.CI &&
+    `${CHROMIUM} not found: apt-get install chromium to run browser tests`,
+}, () => {
   let node: TestHerald;
   let browser: Browser;
   let page: Page;
@@ -30,14 +35,7 @@ describe('admin dashboard in headless Chromium', { skip: !existsSync(CHROMIUM) &
     node = await startSecureHerald({ publishRate: 0 });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
+      args: CHROMIUM_FLAGS,
     });
     page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
     page.on('pageerror', (error) => assert.fail(`page error: ${error.message}`));

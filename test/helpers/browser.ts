@@ -6,7 +6,8 @@ import { type Browser, chromium } from 'playwright-core';
 /** Debian's Chromium; Playwright's own download cannot run here. */
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
 
-const FLAGS = [
+/** Flags for Chromium on this machine: headless, as root, with no network of its own. */
+export const CHROMIUM_FLAGS = [
   '--headless',
   '--no-sandbox',
   '--disable-gpu',
@@ -25,7 +26,7 @@ export async function launchBrowser(t: TestContext): Promise<Browser | undefined
     t.skip(`${CHROMIUM} not found: apt-get install chromium to run browser tests`);
     return undefined;
   }
-  return chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
 }
 
 /** Where tests write screenshots (git-ignored). */
