@@ -6,11 +6,12 @@ import { classicRoutes } from './adapters/classic.js';
 import { ExpiryWheel } from './auth/expiry-wheel.js';
 import { KeyConfigError, TokenVerifier } from './auth/verify.js';
 import { ClusterControl, LocalControl } from './cluster/control.js';
+import { RedisNodeDirectory } from './cluster/node-directory.js';
 import { type Config, ConfigError, redact } from './config.js';
 import { Disconnect } from './core/disconnect.js';
 import { Hub } from './core/hub.js';
 import type { Message } from './core/message.js';
-import type { ConnectionControl, Log, Presence } from './core/ports.js';
+import type { ConnectionControl, Log, NodeDirectory, Presence } from './core/ports.js';
 import type { Subscription } from './core/subscription.js';
 import { AdminFeed, adminRoutes } from './http/admin.js';
 import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
@@ -90,6 +91,7 @@ function createCluster(
 ): {
   presence: Presence & { close?(): Promise<void> };
   control: ConnectionControl;
+  directory?: NodeDirectory;
   deliver(m: Message): void;
 } {
   const deliver = (message: Message): void => hub.deliver(message);
@@ -102,9 +104,16 @@ function createCluster(
     onError: (error) => logger.debug({ err: error }, 'presence not written to Redis'),
   });
   const control = new ClusterControl(log, hub, presence);
+  const directory = new RedisNodeDirectory(log.redis, {
+    prefix: config.redisPrefix,
+    nodeId,
+    ttlMs: config.presenceTtlMs,
+    onError: (error) => logger.debug({ err: error }, 'node figures not shared'),
+  });
   return {
     presence,
     control,
+    directory,
     deliver(message) {
       hub.deliver(message);
       control.observe(message);
@@ -151,8 +160,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   // Every reader and writer of the log goes through the gate: counted, timed, and refused while draining.
   const messageLog = new PublishGate(backend, metrics);
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
-  const { presence, control, deliver } = createCluster(backend, hub, config, nodeId, log);
-  const stats = new StatsSampler({ hub, metrics, nodeId });
+  const { presence, control, directory, deliver } = createCluster(backend, hub, config, nodeId, log);
+  const stats = new StatsSampler({ hub, metrics, nodeId, directory });
   const feed = new AdminFeed(stats);
   messageLog.tail((message) => {
     deliver(message);
@@ -272,6 +281,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       metricsListener.closeAllConnections();
       await new Promise((resolve) => metricsListener.close(resolve));
     }
+    await directory?.close();
     await presence.close?.();
     await messageLog.close();
     log.info('drained');

@@ -86,3 +86,24 @@ export interface ConnectionControl {
   /** Ends every connection of `userId`; resolves with how many were open (cluster-wide when clustered). */
   disconnectUser(userId: string): Promise<number>;
 }
+
+/** One node's figures at one instant, as the dashboard shows them. */
+export interface NodeStats {
+  readonly id: string;
+  readonly connections: number;
+  readonly users: number;
+  readonly rssBytes: number;
+  readonly heapUsedBytes: number;
+  /** Event-loop delay over the last interval, in milliseconds. */
+  readonly eventLoopLagMs: { readonly mean: number; readonly p99: number; readonly max: number };
+}
+
+/** Where nodes of a cluster share their figures, so the dashboard of any node shows every node. */
+export interface NodeDirectory {
+  /** Publishes this node's latest figures (fire and forget; called once per sampling interval). */
+  share(stats: NodeStats): void;
+  /** The other live nodes' latest figures, as of the last `share`. */
+  others(): readonly NodeStats[];
+  /** Withdraws this node. */
+  close(): Promise<void>;
+}

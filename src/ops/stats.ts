@@ -1,17 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Hub } from '../core/hub.js';
+import type { NodeDirectory, NodeStats } from '../core/ports.js';
 import type { Metrics } from './metrics.js';
 
-/** Figures of one node at one instant. */
-export interface NodeStats {
-  readonly id: string;
-  readonly connections: number;
-  readonly users: number;
-  readonly rssBytes: number;
-  readonly heapUsedBytes: number;
-  /** Event-loop delay over the last interval, in milliseconds. */
-  readonly eventLoopLagMs: { readonly mean: number; readonly p99: number; readonly max: number };
-}
+export type { NodeStats };
 
 /** Totals since start (monotonic). */
 export interface StatsTotals {
@@ -29,7 +21,7 @@ export interface StatsTotals {
 export interface StatsSample {
   /** Milliseconds since the epoch. */
   readonly ts: number;
-  /** One entry per node; a single node today, the list is what a cluster-wide view will fill. */
+  /** One entry per node: this one first, then the cluster's other live nodes (when clustered). */
   readonly nodes: readonly NodeStats[];
   readonly totals: StatsTotals;
   /** Per second over the last interval. */
@@ -41,6 +33,8 @@ export interface StatsOptions {
   readonly hub: Hub;
   readonly metrics: Metrics;
   readonly nodeId: string;
+  /** The cluster's other nodes; absent on a single node. */
+  readonly directory?: NodeDirectory | undefined;
   /** Sampling interval in milliseconds; default 1000. */
   readonly intervalMs?: number;
   /** Samples kept for a newly opened dashboard; default 300 (five minutes at one a second). */
@@ -129,9 +123,11 @@ export class StatsSampler {
       },
     };
     this.delay.reset();
+    const directory = this.options.directory;
+    directory?.share(node);
     return {
       ts,
-      nodes: [node],
+      nodes: directory === undefined ? [node] : [node, ...directory.others()],
       totals,
       rates: {
         published: rate(totals.published, previous?.totals.published),

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { eventually } from '../helpers/eventually.js';
 import { getJson, postJson, publish, startHerald, type TestHerald } from '../helpers/herald.js';
 import { type HeraldProcess, spawnHerald } from '../helpers/process.js';
 import { type RedisServer, redisSkip, startRedis } from '../helpers/redis.js';
 import { isMessage, openSse } from '../helpers/sse-client.js';
-import { eventually, startTcpProxy } from '../helpers/tcp-proxy.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
   let redis: RedisServer;
@@ -133,7 +134,10 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
     const refused = await postJson(`${a.url}/messages`, { to: { users: ['di'] }, data: 'refused' });
     assert.equal(refused.status, 503);
     assert.equal(refused.body.type, 'https://herald.dev/problems/log-unavailable');
-    await eventually(async () => ((await getJson(`${a.url}/readyz`)).status === 503 ? true : undefined));
+    await eventually(
+      'node A not ready while cut off',
+      async () => (await getJson(`${a.url}/readyz`)).status === 503,
+    );
     assert.equal((await getJson(`${a.url}/healthz`)).status, 200, 'still alive');
     const meanwhile = [];
     for (let i = 0; i < 5; i++)
@@ -154,7 +158,7 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
       0,
       'the subscriber stayed connected',
     );
-    await eventually(async () => ((await getJson(`${a.url}/readyz`)).status === 200 ? true : undefined));
+    await eventually('node A ready again', async () => (await getJson(`${a.url}/readyz`)).status === 200);
     await publish(a.url, { to: { users: ['di'] }, data: 'after' });
     await stream.waitFor(7, isMessage);
     stream.close();
@@ -176,9 +180,9 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
     await redis.restart();
     // Each node reconnects on its own backoff; until then its publishes answer 503.
     const publishOnceUp = (url: string, data: string) =>
-      eventually(async () => {
+      eventually('the node publishes again', async () => {
         const answer = await postJson(`${url}/messages`, { to: { users: ['ed'] }, data });
-        return answer.status === 202 ? true : undefined;
+        return answer.status === 202;
       });
     await publishOnceUp(b?.url as string, 'new');
     const resumed = await openSse(`${a?.url}/events?user=ed`, { 'last-event-id': oldId });
@@ -215,8 +219,9 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
     ]);
     await Promise.all(streams.map((s) => s.waitFor(1)));
     // Each node writes its counts to Redis right after the change; wait until both nodes' writes landed.
-    await eventually(async () =>
-      (await getJson(`${a?.url}/presence`)).body.connections === 4 ? true : undefined,
+    await eventually(
+      'presence written by both nodes',
+      async () => (await getJson(`${a?.url}/presence`)).body.connections === 4,
     );
     for (const node of [a, b]) {
       const summary = await getJson(`${node?.url}/presence`);
@@ -243,9 +248,9 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
       assert.equal((await getJson(`${node?.url}/sse/getUserCount`)).body, 2);
     }
     for (const stream of streams.slice(0, 3)) stream.close();
-    await eventually(async () => {
+    await eventually('closed streams left presence on both nodes', async () => {
       const [onA, onB] = await Promise.all([getJson(`${a?.url}/presence`), getJson(`${b?.url}/presence`)]);
-      return onA.body.users === 1 && onB.body.users === 1 ? true : undefined;
+      return onA.body.users === 1 && onB.body.users === 1;
     });
     assert.deepEqual((await getJson(`${b?.url}/presence/users/fay`)).body, {
       id: 'fay',
@@ -266,14 +271,15 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
       openSse(`${b?.url}/events?user=ivy`),
     ]);
     await Promise.all(streams.map((s) => s.waitFor(1)));
-    await eventually(async () =>
-      (await getJson(`${b?.url}/presence`)).body.connections === 2 ? true : undefined,
+    await eventually(
+      'both connections counted on node B',
+      async () => (await getJson(`${b?.url}/presence`)).body.connections === 2,
     );
     await a.kill('SIGKILL');
     const killedAt = Date.now();
-    await eventually(async () => {
+    await eventually('the dead node dropped out', async () => {
       const summary = (await getJson(`${b?.url}/presence`)).body;
-      return summary.connections === 1 && summary.users === 1 ? true : undefined;
+      return summary.connections === 1 && summary.users === 1;
     });
     const elapsed = Date.now() - killedAt;
     assert.ok(elapsed <= 1000 + 500, `dropped out after ${elapsed} ms (ttl 1 s)`);
@@ -314,5 +320,31 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
     const [first] = await replay.waitFor(1, isMessage);
     assert.equal(first?.data, 'visible', 'control messages are never replayed to clients');
     replay.close();
+  });
+
+  test('the admin stats of any node list every live node of the cluster', async () => {
+    const {
+      nodes: [a, b],
+    } = await cluster(2);
+    const onB = await openSse(`${b?.url}/events?user=kim`);
+    await onB.waitFor(1);
+    const ids = [a, b].map((node) => node?.herald.nodeId);
+    await eventually('node A lists both nodes', async () => {
+      const nodes = (await getJson(`${a?.url}/admin/api/stats`)).body.latest.nodes as { id: string }[];
+      return nodes.length === 2;
+    });
+    const { latest } = (await getJson(`${a?.url}/admin/api/stats`)).body;
+    assert.deepEqual(
+      latest.nodes.map((n: { id: string }) => n.id),
+      ids,
+      'this node first, then the others',
+    );
+    assert.equal(latest.nodes[1].connections, 1, "node B's figures as node B shared them");
+    onB.close();
+    await b?.close();
+    await eventually('a node shut down leaves the list', async () => {
+      const nodes = (await getJson(`${a?.url}/admin/api/stats`)).body.latest.nodes as unknown[];
+      return nodes.length === 1;
+    });
   });
 });
