@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
@@ -16,6 +17,7 @@ import { StreamGuard } from './http/stream-guard.js';
 import { TokenIdentity } from './http/token-identity.js';
 import { MemoryLog } from './log/memory.js';
 import { LocalPresence } from './presence/local.js';
+import { LongPoll } from './transport/long-poll.js';
 import { SseTransport } from './transport/sse.js';
 import { StreamOpener } from './transport/streams.js';
 
@@ -68,6 +70,16 @@ function createIdentity(config: Config): IdentityProvider {
   return new TokenIdentity(verifier, { publishKey: config.publishKey, adminKey: config.adminKey });
 }
 
+/** Reads the PEM files of `--tls-cert`/`--tls-key` once at start; a missing file is a configuration error. */
+function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  try {
+    return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
+  } catch (error) {
+    throw new ConfigError(`cannot read the TLS certificate or key: ${(error as Error).message}`);
+  }
+}
+
 /** The composition root: builds log, hub, transports and HTTP from the configuration and wires them. */
 export async function createHerald(config: Config, logger?: Logger): Promise<Herald> {
   const log = logger ?? pino({ level: config.logLevel });
@@ -86,7 +98,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     retryAfterSeconds: Math.max(1, Math.ceil(config.retryMs / 1000)),
   });
-  const guard = new StreamGuard(streams, limits, expiry);
+  const polls = new LongPoll(hub, messageLog, nodeId, { waitMs: config.pollTimeoutMs, batchSize: 500 });
+  const guard = new StreamGuard(streams, limits, expiry, polls);
   const publishRate = new PublishRateLimiter({
     ratePerSecond: config.publishRate,
     burst: config.publishBurst,
@@ -103,6 +116,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       trustProxy: config.trustProxy,
       maxHeaderBytes: config.maxHeaderBytes,
       maxUrlLength: config.maxUrlLength,
+      tls: readTls(config),
+      h2c: config.h2c,
     },
   );
   if (config.dev)
@@ -118,7 +133,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       const address = app.server.address();
       const port = typeof address === 'object' && address !== null ? address.port : config.port;
       const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
-      return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+      const scheme = config.tlsCert === undefined ? 'http' : 'https';
+      return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
     },
     async close() {
       if (closing) return;

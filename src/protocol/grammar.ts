@@ -20,7 +20,13 @@ const LINE_OR_NUL = /[\r\n\0]/;
  * Event names Herald itself sends, or its client reports (`state`, `error`); publishers may not use them,
  * so they cannot be spoofed or shadow the client's own events.
  */
-export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connected', 'gap', 'disconnect', 'state', 'error']);
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  'connected',
+  'gap',
+  'disconnect',
+  'state',
+  'error',
+]);
 
 /** Returns why `value` is not a valid user id or group name, or `undefined` when it is. */
 export function checkName(value: unknown, what: string): string | undefined {
