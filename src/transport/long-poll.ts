@@ -18,7 +18,7 @@ export interface LongPollOptions {
 export interface PollRequest {
   readonly userId: string;
   readonly groups: readonly string[];
-  /** The client's resume point; absent on a first poll (it starts at the log's head). */
+  /** The client's resume point; absent on a first poll (answered at once with the hub's position). */
   readonly lastEventId: string | undefined;
   readonly info: ConnectionInfo;
   /** Called once the waiting subscription is registered on the hub (to watch its token's expiry). */
@@ -54,6 +54,9 @@ export class LongPoll {
 
   /** Answers one poll; `closed` resolves if the client goes away first (the wait then ends at once). */
   async poll(request: PollRequest, closed: Promise<void>): Promise<PollResponse> {
+    const asked = request.lastEventId;
+    // A first poll answers at once with its starting point, as the SSE greeting's `connected` does.
+    if (asked === undefined) return { messages: [], lastEventId: this.hub.lastPosition };
     let wake: (reason: WakeReason) => void = () => {};
     const woken = new Promise<WakeReason>((resolve) => {
       wake = resolve;
@@ -67,19 +70,16 @@ export class LongPoll {
       request.info,
     );
     let registeredAt = '';
-    // Without a Last-Event-ID, `attach` registers synchronously and reports the hub's position.
+    // Registered before history is read; without a Last-Event-ID `attach` runs synchronously up to here.
     void this.hub.attach(sub, undefined, (position) => {
       registeredAt = position;
       return NO_GREETING;
     });
     request.onRegistered?.(sub);
-    const asked = request.lastEventId;
-    const after = asked === undefined ? registeredAt : isPlausibleLastEventId(asked) ? asked : UNUSABLE_ID;
-    const timer = asked === undefined ? undefined : setTimeout(() => wake('timeout'), this.options.waitMs);
+    const after = isPlausibleLastEventId(asked) ? asked : UNUSABLE_ID;
+    const timer = setTimeout(() => wake('timeout'), this.options.waitMs);
     void closed.then(() => wake('timeout'));
     try {
-      // A first poll answers at once with its starting point, as the SSE greeting's `connected` does.
-      if (asked === undefined) return { messages: [], lastEventId: registeredAt };
       const page = await this.read(after, sub);
       if (typeof page === 'string') {
         this.hub.counters.gaps++;
@@ -90,19 +90,21 @@ export class LongPoll {
         this.hub.counters.replayed += page.messages.length;
         return { messages: page.messages.map(polled), lastEventId: page.cursor };
       }
+      // Nothing for this audience yet; `cursor` is past what was scanned.
+      const cursor = page.cursor;
       const reason = await woken;
       if (reason === 'message') {
-        const fresh = await this.read(after, sub);
+        const fresh = await this.read(cursor, sub);
+        // The hub counted the live message as delivered when it woke this poll.
         if (typeof fresh !== 'string' && fresh.messages.length > 0) {
-          this.hub.counters.delivered += fresh.messages.length;
           return { messages: fresh.messages.map(polled), lastEventId: fresh.cursor };
         }
-        return { messages: [], lastEventId: after };
+        return { messages: [], lastEventId: cursor };
       }
-      if (reason === 'timeout') return { messages: [], lastEventId: after };
+      if (reason === 'timeout') return { messages: [], lastEventId: cursor };
       return {
         messages: [],
-        lastEventId: after,
+        lastEventId: cursor,
         disconnect: { reason: reason.code, reconnect: reason.reconnect },
       };
     } finally {
