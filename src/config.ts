@@ -60,6 +60,14 @@ export interface Config {
   readonly maxHeaderBytes: number;
   /** Longest request URL (414 beyond). */
   readonly maxUrlLength: number;
+  /** Longest wait of a long-poll (`GET /poll`) with nothing to answer. */
+  readonly pollTimeoutMs: number;
+  /** Path to the PEM certificate (chain): with `tlsKey`, serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN). */
+  readonly tlsCert: string | undefined;
+  /** Path to the PEM private key of `tlsCert`. */
+  readonly tlsKey: string | undefined;
+  /** Serve cleartext HTTP/2 (h2c, prior knowledge) instead of HTTP/1.1, for a proxy that speaks it. */
+  readonly h2c: boolean;
 }
 
 type Kind =
@@ -365,6 +373,40 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '8KiB',
     help: 'longest request URL; 414 beyond',
   },
+  {
+    key: 'pollTimeoutMs',
+    flag: 'poll-timeout',
+    env: 'HERALD_POLL_TIMEOUT',
+    kind: 'duration',
+    default: '25s',
+    help: 'longest wait of a long-poll (GET /poll) with nothing new; under common proxy timeouts',
+  },
+  {
+    key: 'tlsCert',
+    meta: 'path',
+    flag: 'tls-cert',
+    env: 'HERALD_TLS_CERT',
+    kind: 'optional',
+    default: '',
+    help: 'PEM certificate: with --tls-key, serve HTTPS with HTTP/2 and HTTP/1.1 on one port (ALPN)',
+  },
+  {
+    key: 'tlsKey',
+    meta: 'path',
+    flag: 'tls-key',
+    env: 'HERALD_TLS_KEY',
+    kind: 'optional',
+    default: '',
+    help: 'PEM private key of --tls-cert',
+  },
+  {
+    key: 'h2c',
+    flag: 'h2c',
+    env: 'HERALD_H2C',
+    kind: 'boolean',
+    default: 'false',
+    help: 'serve cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1, behind a proxy that speaks it',
+  },
 ];
 
 /** A bad option value: the message is one line naming the option. */
@@ -411,6 +453,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   }
   const result = config as unknown as Config;
   checkLogUrl(result.log);
+  checkTls(result);
   return result;
 }
 
@@ -491,6 +534,15 @@ function parseTrustProxy(raw: string): boolean | number | string | undefined {
   if (/^(true|yes|on)$/i.test(raw)) return true;
   if (/^(false|no|off)$/i.test(raw)) return undefined;
   return raw;
+}
+
+function checkTls(config: Config): void {
+  if ((config.tlsCert === undefined) !== (config.tlsKey === undefined))
+    throw new ConfigError('--tls-cert and --tls-key go together: give both or neither');
+  if (config.h2c && config.tlsCert !== undefined)
+    throw new ConfigError(
+      '--h2c is cleartext HTTP/2; with --tls-cert/--tls-key HTTP/2 is already served over TLS',
+    );
 }
 
 function checkLogUrl(log: string): void {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -29,6 +30,7 @@ import { PublishGate } from './ops/publish-gate.js';
 import { StatsSampler } from './ops/stats.js';
 import { LocalPresence } from './presence/local.js';
 import { RedisPresence } from './presence/redis.js';
+import { LongPoll } from './transport/long-poll.js';
 import { SseTransport } from './transport/sse.js';
 import { StreamOpener } from './transport/streams.js';
 
@@ -150,6 +152,16 @@ function createIdentity(config: Config): IdentityProvider {
   return new TokenIdentity(verifier, { publishKey: config.publishKey, adminKey: config.adminKey });
 }
 
+/** Reads the PEM files of `--tls-cert`/`--tls-key` once at start; a missing file is a configuration error. */
+function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  try {
+    return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
+  } catch (error) {
+    throw new ConfigError(`cannot read the TLS certificate or key: ${(error as Error).message}`);
+  }
+}
+
 /** The composition root: builds log, hub, transports and HTTP from the configuration and wires them. */
 export async function createHerald(config: Config, logger?: Logger): Promise<Herald> {
   const log = logger ?? pino({ level: config.logLevel });
@@ -180,7 +192,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     retryAfterSeconds: Math.max(1, Math.ceil(config.retryMs / 1000)),
   });
-  const guard = new StreamGuard(streams, limits, expiry);
+  const polls = new LongPoll(hub, messageLog, nodeId, { waitMs: config.pollTimeoutMs, batchSize: 500 });
+  const guard = new StreamGuard(streams, limits, expiry, polls);
   const publishRate = new PublishRateLimiter({
     ratePerSecond: config.publishRate,
     burst: config.publishBurst,
@@ -205,6 +218,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       trustProxy: config.trustProxy,
       maxHeaderBytes: config.maxHeaderBytes,
       maxUrlLength: config.maxUrlLength,
+      tls: readTls(config),
+      h2c: config.h2c,
     },
   );
   app.addHook('onResponse', async (_request, reply) => {
@@ -233,9 +248,14 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
           metricsListener.once('error', reject);
           metricsListener.listen(config.metricsPort, config.host, resolve);
         });
-        metricsBase = baseUrl(config.host, metricsListener.address(), config.metricsPort ?? 0);
+        metricsBase = baseUrl(config.host, metricsListener.address(), config.metricsPort ?? 0, 'http');
       }
-      return baseUrl(config.host, app.server.address(), config.port);
+      return baseUrl(
+        config.host,
+        app.server.address(),
+        config.port,
+        config.tlsCert === undefined ? 'http' : 'https',
+      );
     },
     metricsUrl: () => metricsBase,
     close() {
@@ -316,8 +336,13 @@ async function answersWithin(probe: Promise<unknown>, ms: number): Promise<boole
   return settlesBy(ok, Date.now() + ms).then(async (settled) => settled && (await ok));
 }
 
-function baseUrl(host: string, address: ReturnType<Server['address']>, fallbackPort: number): string {
+function baseUrl(
+  host: string,
+  address: ReturnType<Server['address']>,
+  fallbackPort: number,
+  scheme: 'http' | 'https',
+): string {
   const port = typeof address === 'object' && address !== null ? address.port : fallbackPort;
   const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-  return `http://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+  return `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
 }

@@ -1,4 +1,5 @@
 import { encodeEvent } from '../protocol/sse-frame.js';
+import { annotationOf } from '../protocol/wire.js';
 
 /** A message as the log stores it and the hub delivers it. */
 export interface Message {
@@ -12,6 +13,8 @@ export interface Message {
   readonly event?: string | undefined;
   /** UTF-8 text; JSON payloads are encoded by the API before they get here. */
   readonly data: string;
+  /** True when the publisher sent `data` as a JSON value: clients parse it (see `protocol/wire.ts`). */
+  readonly json?: boolean | undefined;
   /** Milliseconds since the epoch at which the log accepted the message. */
   readonly ts: number;
   /** The encoded SSE frame, cached: encoded once per message and shared by every recipient. */
@@ -24,13 +27,20 @@ export interface MessageDraft {
   readonly topics: readonly string[];
   readonly event?: string | undefined;
   readonly data: string;
+  /** True when `data` is JSON text encoded by the API; logs store it with the message. */
+  readonly json?: boolean | undefined;
 }
 
 /** The message's SSE frame, encoded on first use and cached on the message. */
 export function frameOf(message: Message): Buffer {
   let frame = message.frame;
   if (frame === undefined) {
-    frame = encodeEvent(message);
+    frame = encodeEvent({
+      id: message.id,
+      event: message.event,
+      data: message.data,
+      comment: annotationOf(message.json === true, message.topics),
+    });
     message.frame = frame;
   }
   return frame;

@@ -1,12 +1,20 @@
+import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import fastifyCors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyHttpOptions,
+  type FastifyInstance,
+  LogController,
+} from 'fastify';
 import { HeraldError, Problems } from '../errors.js';
+import { clientBundleRoutes } from './client-bundle.js';
 import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { messageRoutes } from './messages.js';
+import { pollRoutes } from './poll.js';
 import { presenceRoutes } from './presence.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
 
@@ -28,6 +36,10 @@ export interface AppOptions {
   readonly maxHeaderBytes?: number;
   /** Longest request URL (414 beyond). */
   readonly maxUrlLength?: number;
+  /** PEM key and certificate: serve HTTPS with HTTP/2 and HTTP/1.1 on one port, chosen by ALPN. */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
+  /** Serve cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1. */
+  readonly h2c?: boolean;
 }
 
 /** The bundled demo page, served at `/` unless `--web-root` names another directory. */
@@ -46,7 +58,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     // A request id from the proxy in front (else Fastify's own) ties log lines to one request.
     requestIdHeader: 'x-request-id',
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy as boolean }),
-    http: { maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024 },
+    ...serverKind(options),
     clientErrorHandler: (error, socket) => {
       if (!socket.writable) return socket.destroy();
       const tooLarge = (error as NodeJS.ErrnoException).code === 'HPE_HEADER_OVERFLOW';
@@ -59,7 +71,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
         rawProblemResponse(type, tooLarge ? 'request headers or URL too large' : 'malformed HTTP request'),
       );
     },
-  });
+  } as FastifyHttpOptions<Server>) as unknown as FastifyInstance;
   installProblemHandlers(app);
   // Every body Herald reads is JSON; anything else is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
@@ -94,10 +106,28 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     index: 'index.html',
     wildcard: false,
   });
+  clientBundleRoutes(app);
   healthRoutes(app, options.isReady);
   eventRoutes(app, deps);
+  pollRoutes(app, deps);
   messageRoutes(app, deps);
   presenceRoutes(app, deps);
   for (const adapter of options.adapters) adapter(app, deps);
   return app;
+}
+
+/**
+ * Fastify's server options for the protocol: HTTP/1.1 (default); TLS with HTTP/2 and HTTP/1.1 fallback by
+ * ALPN, so browsers multiplex every stream of an origin over one connection; or cleartext HTTP/2.
+ */
+function serverKind(options: AppOptions): Record<string, unknown> {
+  const maxHeaderSize = options.maxHeaderBytes ?? 16 * 1024;
+  if (options.tls !== undefined) {
+    return {
+      http2: true,
+      https: { allowHTTP1: true, key: options.tls.key, cert: options.tls.cert, maxHeaderSize },
+    };
+  }
+  if (options.h2c === true) return { http2: true, http: { maxHeaderSize } };
+  return { http: { maxHeaderSize } };
 }

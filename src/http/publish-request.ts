@@ -37,8 +37,9 @@ export function parseMessage(body: unknown, at = ''): MessageDraft {
     id = fields.id as string;
   }
   if (!('data' in fields) || fields.data === undefined) throw invalid(`${at}data`, `${at}data is required`);
-  const data = typeof fields.data === 'string' ? fields.data : JSON.stringify(fields.data);
-  return { id, topics: topicsOf(target), event, data };
+  // A string is text; any other JSON value is encoded here and marked, so clients parse it back.
+  if (typeof fields.data === 'string') return { id, topics: topicsOf(target), event, data: fields.data };
+  return { id, topics: topicsOf(target), event, data: JSON.stringify(fields.data), json: true };
 }
 
 /** Validates a batch body: a JSON array of messages, published atomically and in order. */

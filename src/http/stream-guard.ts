@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ExpiryWheel } from '../auth/expiry-wheel.js';
 import type { Subscription } from '../core/subscription.js';
+import type { PollResponse } from '../protocol/wire.js';
+import type { LongPoll } from '../transport/long-poll.js';
 import type { StreamOpener, StreamRequest } from '../transport/streams.js';
 import type { Subscriber } from './identity.js';
 import type { ConnectionLimits } from './limits.js';
@@ -15,6 +17,8 @@ export class StreamGuard {
     private readonly limits: ConnectionLimits,
     /** Ends a subscription whose token expired (the hub's `end` with `Disconnect.tokenExpired`). */
     private readonly expiry: ExpiryWheel<Subscription>,
+    /** Long-polling; polls take a connection slot while they wait, like streams. */
+    private readonly polls?: LongPoll,
   ) {}
 
   /** Takes a connection slot (or throws 429/503), hijacks the reply and starts the stream. */
@@ -50,5 +54,35 @@ export class StreamGuard {
       unwatch = this.expiry.add(sub, subscriber.expiresAt);
     }
     return sub;
+  }
+
+  /** Takes a connection slot (or throws 429/503) for the length of one long-poll, and answers it. */
+  async poll(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    subscriber: Subscriber,
+    lastEventId: string | undefined,
+  ): Promise<PollResponse> {
+    if (this.polls === undefined) throw new Error('long-polling is not configured');
+    const release = this.limits.acquire(request.ip, subscriber.userId);
+    let unwatch: (() => void) | undefined;
+    const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve));
+    try {
+      return await this.polls.poll(
+        {
+          userId: subscriber.userId,
+          groups: subscriber.groups,
+          lastEventId,
+          info: { transport: 'poll', remoteAddress: request.socket.remoteAddress ?? '' },
+          onRegistered: (sub) => {
+            if (subscriber.expiresAt !== undefined) unwatch = this.expiry.add(sub, subscriber.expiresAt);
+          },
+        },
+        closed,
+      );
+    } finally {
+      unwatch?.();
+      release();
+    }
   }
 }

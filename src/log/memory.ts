@@ -93,6 +93,7 @@ export class MemoryLog implements Log {
       topics: draft.topics,
       event: draft.event,
       data: draft.data,
+      json: draft.json,
       ts: this.now(),
     };
     const slot = seq % this.ring.length;

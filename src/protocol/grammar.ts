@@ -16,8 +16,17 @@ const EVENT = /^[A-Za-z][A-Za-z0-9._:-]*$/;
 const PUBLISHER_ID = /^[A-Za-z_][A-Za-z0-9._~:+-]*$/;
 const LINE_OR_NUL = /[\r\n\0]/;
 
-/** Event names Herald itself sends; publishers may not use them, so they cannot be spoofed. */
-export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['connected', 'gap', 'disconnect']);
+/**
+ * Event names Herald itself sends, or its client reports (`state`, `error`); publishers may not use them,
+ * so they cannot be spoofed or shadow the client's own events.
+ */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
+  'connected',
+  'gap',
+  'disconnect',
+  'state',
+  'error',
+]);
 
 /** Returns why `value` is not a valid user id or group name, or `undefined` when it is. */
 export function checkName(value: unknown, what: string): string | undefined {

@@ -14,6 +14,8 @@ export interface SseEvent {
   event?: string | undefined;
   /** Event data; any text. Each line becomes one `data:` line. */
   data: string;
+  /** A comment line inside the event, before its data (Herald's annotation, see `wire.ts`); single line. */
+  comment?: string | undefined;
 }
 
 const LINE_BREAK = /\r\n|\r|\n/;
@@ -23,6 +25,7 @@ export function encodeEventText(event: SseEvent): string {
   let out = '';
   if (event.id !== undefined) out += `id: ${event.id}\n`;
   if (event.event !== undefined) out += `event: ${event.event}\n`;
+  if (event.comment !== undefined) out += `: ${event.comment}\n`;
   const data = event.data;
   // Fast path: single-line data is by far the common case.
   if (data.indexOf('\n') === -1 && data.indexOf('\r') === -1) {

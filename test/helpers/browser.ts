@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
-import { type Browser, chromium } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 
 /** Debian's Chromium; Playwright's own download cannot run here. */
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
@@ -34,4 +36,146 @@ export async function screenshotPath(name: string): Promise<string> {
   const dir = new URL('../../../test-results/', import.meta.url).pathname;
   await mkdir(dir, { recursive: true });
   return `${dir}${name}.png`;
+}
+
+/** Headless Chromium from the system (never downloaded by the tests). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS });
+}
+
+/** Path of the empty page tabs open: served by the test (never by Herald), on Herald's origin. */
+export const TEST_PAGE = '/__client-test';
+
+/** A browser context whose tabs can open `TEST_PAGE` on any origin. */
+export async function newContext(browser: Browser): Promise<BrowserContext> {
+  const context = await browser.newContext();
+  await context.route(`**${TEST_PAGE}`, (route) =>
+    route.fulfill({ contentType: 'text/html', body: '<!doctype html><title>client test</title>' }),
+  );
+  return context;
+}
+
+/** Options passed to `connect` in the page; `tokenUrl` makes `getToken` fetch a token from that path. */
+export interface TabOptions {
+  readonly user?: string;
+  readonly groups?: string[];
+  readonly tokenUrl?: string;
+  readonly streamTimeout?: number;
+  readonly retryStreamAfter?: number;
+}
+
+/** Opens a tab on `origin` that connects with the client from `/herald.js` and records what it receives. */
+export async function openTab(context: BrowserContext, origin: string, options: TabOptions): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${origin}${TEST_PAGE}`);
+  await page.evaluate(async (options) => {
+    // Runs in the page (the test's tsconfig has no DOM types).
+    const w = globalThis as unknown as Record<string, unknown> & { location: { origin: string } };
+    const origin = w.location.origin;
+    const { connect } = await import(`${origin}/herald.js`);
+    const seen: unknown[] = [];
+    const gaps: unknown[] = [];
+    const disconnects: unknown[] = [];
+    const { tokenUrl, ...rest } = options;
+    const getToken =
+      tokenUrl === undefined ? undefined : () => fetch(tokenUrl).then((response) => response.text());
+    const client = connect(origin, { ...rest, ...(getToken ? { getToken } : {}) });
+    client.on('*', (m: unknown) => seen.push(m));
+    client.on('gap', (g: unknown) => gaps.push(g));
+    client.on('disconnect', (d: unknown) => disconnects.push(d));
+    Object.assign(w, { client, seen, gaps, disconnects });
+  }, options);
+  return page;
+}
+
+/** What a tab's client reports. */
+export interface TabView {
+  state: string;
+  transport: string | undefined;
+  leader: boolean;
+  ids: string[];
+  data: unknown[];
+  gaps: unknown[];
+  disconnects: unknown[];
+}
+
+/** Reads a tab's client state and received messages. */
+export function view(page: Page): Promise<TabView> {
+  return page.evaluate(() => {
+    const w = globalThis as unknown as {
+      client: { state: string; transport: string | undefined; leader: boolean };
+      seen: { id: string; data: unknown }[];
+      gaps: unknown[];
+      disconnects: unknown[];
+    };
+    return {
+      state: w.client.state,
+      transport: w.client.transport,
+      leader: w.client.leader,
+      ids: w.seen.map((m) => m.id),
+      data: w.seen.map((m) => m.data),
+      gaps: w.gaps,
+      disconnects: w.disconnects,
+    };
+  });
+}
+
+/**
+ * A reverse proxy that, while `blocking`, holds every SSE response back (as a buffering proxy does):
+ * the client sees no byte of the stream. Everything else passes through.
+ */
+export interface BlockingProxy {
+  readonly url: string;
+  blocking: boolean;
+  /** Streams held back so far. */
+  readonly held: number;
+  close(): Promise<void>;
+}
+
+/** Starts a `BlockingProxy` to `target` on a free port. */
+export async function startBlockingProxy(target: string): Promise<BlockingProxy> {
+  const upstream = new URL(target);
+  let held = 0;
+  const proxy = {
+    blocking: true,
+    get held() {
+      return held;
+    },
+  } as BlockingProxy & { blocking: boolean };
+  const server = http.createServer((request, response) => {
+    const forward = http.request(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: request.method,
+        path: request.url,
+        headers: request.headers,
+        agent: false,
+      },
+      (answer) => {
+        const isStream = (answer.headers['content-type'] ?? '').startsWith('text/event-stream');
+        if (isStream && proxy.blocking) {
+          held++;
+          // Buffer forever: neither headers nor bytes reach the client.
+          answer.resume();
+          return;
+        }
+        response.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(response);
+      },
+    );
+    forward.on('error', () => response.destroy());
+    response.on('close', () => forward.destroy());
+    request.pipe(forward);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return Object.assign(proxy, {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  });
 }

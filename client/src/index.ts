@@ -1,0 +1,298 @@
+import { named, Source, type SourceOptions, type State, type Transport, type Wire } from './source.js';
+
+export type { State, Transport };
+
+/** One application message. `data` is parsed when the publisher sent JSON, else it is the text. */
+export interface HeraldMessage<T = unknown> {
+  /** The message id: what a reconnect resumes after. */
+  readonly id: string;
+  /** The event name; `message` when the publisher gave none. */
+  readonly event: string;
+  readonly data: T;
+}
+
+/** The server could not replay what was missed: `unknown-id` (e.g. after a restart) or `expired`. */
+export interface GapInfo {
+  readonly reason: string;
+  /** The id the client asked to resume after. */
+  readonly lastEventId: string;
+}
+
+/** The server ended the stream; `reconnect: false` means the client stopped (state `closed`). */
+export interface DisconnectInfo {
+  readonly reason: string;
+  readonly reconnect: boolean;
+}
+
+/** The client's own events; every other name is an application event. */
+export interface ClientEvents {
+  state: State;
+  gap: GapInfo;
+  disconnect: DisconnectInfo;
+  error: unknown;
+}
+
+/** The handler type for `on(name)`: client events get their value, other names get messages (`*`: all). */
+export type Listener<K extends string> = K extends keyof ClientEvents
+  ? (value: ClientEvents[K]) => void
+  : (message: HeraldMessage) => void;
+
+/** Options of `connect`. */
+export interface ConnectOptions {
+  /** User id for development mode (`?user=`); with tokens the token names the user. */
+  user?: string;
+  /** Groups to receive; absent: whatever the server gives (with tokens, every group of the token). */
+  groups?: readonly string[];
+  /** A token sent as `Authorization: Bearer` (as `?token=` for the `EventSource` fallback). */
+  token?: string;
+  /** Returns a fresh token; called first (when `token` is absent), on a 401 and when the token expired. */
+  getToken?: () => string | Promise<string>;
+  /**
+   * Share one connection among all tabs of the origin (Web Locks + BroadcastChannel). Default: true in
+   * browsers that have both.
+   */
+  shared?: boolean;
+  /** Name of the shared connection and of the stored last id. Default: from the URL and `user`. */
+  channel?: string;
+  /** `auto` (default): `fetch` streaming, `EventSource` where it is missing, long-poll when blocked. */
+  transport?: 'auto' | 'fetch' | 'eventsource' | 'poll';
+  /** Milliseconds a stream may stay silent at its start before the client long-polls. Default 10000. */
+  streamTimeout?: number;
+  /** Milliseconds of long-polling after which streaming is tried again. Default 60000. */
+  retryStreamAfter?: number;
+  /** Longest delay between reconnect attempts, in milliseconds. Default 30000. */
+  maxRetryDelay?: number;
+}
+
+/** A connection to Herald (possibly shared with other tabs). */
+export interface HeraldClient {
+  /** `connecting`, `open` or `closed`; changes are reported as `state` events. */
+  readonly state: State;
+  /** How events reach the browser (the leader tab's transport when shared). */
+  readonly transport: Transport | undefined;
+  /** True in the tab that holds the shared connection (or when not shared). */
+  readonly leader: boolean;
+  /** The id the next reconnect resumes after; kept in sessionStorage across reloads. */
+  readonly lastEventId: string | undefined;
+  /** Adds a handler; returns the client. */
+  on<K extends string>(event: K, handler: Listener<K>): HeraldClient;
+  /** Removes a handler added with `on`. */
+  off<K extends string>(event: K, handler: Listener<K>): HeraldClient;
+  /** Closes the connection (or leaves the shared one); another tab takes over if this one led. */
+  close(): void;
+}
+
+/** Messages between tabs of one shared connection. */
+type TabMessage =
+  | { t: 'hello'; tab: string; groups: readonly string[] | null }
+  | { t: 'bye'; tab: string }
+  | { t: 'leader' }
+  | { t: 'ev'; e: Wire };
+
+// Ids of recent messages, to drop the ones a new leader replays that a tab already saw.
+const SEEN_LIMIT = 1000;
+
+/**
+ * Connects to the Herald at `url` (its base URL, e.g. `https://push.example.com` or `/`).
+ *
+ * @example
+ * const herald = connect('/', { groups: ['news'], getToken: () => fetch('/token').then((r) => r.text()) });
+ * herald.on('message', (m) => console.log(m.data));
+ */
+export function connect(url: string, options: ConnectOptions = {}): HeraldClient {
+  return new Client(url, options);
+}
+
+class Client implements HeraldClient {
+  state: State = 'connecting';
+  transport: Transport | undefined;
+  leader = false;
+  lastEventId: string | undefined;
+  private readonly handlers = new Map<string, Set<(value: never) => void>>();
+  private readonly seen = new Set<string>();
+  private readonly tab = Math.random().toString(36).slice(2);
+  private readonly tabs = new Map<string, readonly string[] | null>();
+  private readonly root: URL;
+  private readonly key: string;
+  private readonly lock = new AbortController();
+  private source: Source | undefined;
+  private channel: BroadcastChannel | undefined;
+  private release: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    url: string,
+    private readonly options: ConnectOptions,
+  ) {
+    this.root = new URL(url, globalThis.location?.href);
+    if (!this.root.pathname.endsWith('/')) this.root.pathname += '/';
+    this.key = options.channel ?? `herald:${this.root.href}|${options.user ?? ''}`;
+    this.lastEventId = storage()?.getItem(this.key) ?? undefined;
+    this.tabs.set(this.tab, options.groups ?? null);
+    const locks = globalThis.navigator?.locks;
+    const shared =
+      options.shared ??
+      (typeof document !== 'undefined' && locks !== undefined && typeof BroadcastChannel === 'function');
+    if (!shared) {
+      this.lead();
+      return;
+    }
+    this.channel = new BroadcastChannel(this.key);
+    this.channel.onmessage = (event: MessageEvent<TabMessage>) => this.receive(event.data);
+    this.hello();
+    // Whoever holds the lock leads; the browser releases it when the tab goes, and the next in line leads.
+    locks
+      .request(this.key, { signal: this.lock.signal }, () => {
+        if (this.closed) return;
+        this.lead();
+        return new Promise<void>((resolve) => {
+          this.release = resolve;
+        });
+      })
+      .catch(() => {});
+  }
+
+  on<K extends string>(event: K, handler: Listener<K>): HeraldClient {
+    const set = this.handlers.get(event) ?? new Set();
+    this.handlers.set(event, set);
+    set.add(handler as (value: never) => void);
+    if (event !== '*') named.add(event);
+    return this;
+  }
+
+  off<K extends string>(event: K, handler: Listener<K>): HeraldClient {
+    this.handlers.get(event)?.delete(handler as (value: never) => void);
+    return this;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.source?.close();
+    this.post({ t: 'bye', tab: this.tab });
+    this.release?.();
+    this.lock.abort();
+    this.channel?.close();
+    this.setState('closed');
+  }
+
+  private emit(event: string, value: unknown): void {
+    for (const handler of this.handlers.get(event) ?? []) {
+      try {
+        (handler as (value: unknown) => void)(value);
+      } catch (error) {
+        // One failing handler must not stop delivery to the others.
+        setTimeout(() => {
+          throw error;
+        });
+      }
+    }
+  }
+
+  private post(message: TabMessage): void {
+    this.channel?.postMessage(message);
+  }
+
+  private hello(): void {
+    this.post({ t: 'hello', tab: this.tab, groups: this.tabs.get(this.tab) ?? null });
+  }
+
+  /** Opens the network connection: this tab relays it to the others. */
+  private lead(): void {
+    this.leader = true;
+    this.post({ t: 'leader' });
+    this.source = new Source(this.root, this.options as SourceOptions, {
+      lastId: () => this.lastEventId,
+      params: () => {
+        const params = new URLSearchParams();
+        if (this.options.user !== undefined) params.set('user', this.options.user);
+        for (const group of this.union()) params.append('group', group);
+        return params;
+      },
+      emit: (wire) => {
+        if (this.closed) return;
+        this.apply(wire);
+        this.post({ t: 'ev', e: wire });
+      },
+      error: (error) => this.emit('error', error),
+    });
+  }
+
+  /** The groups of every tab: what the shared connection subscribes to. */
+  private union(): string[] {
+    const all = new Set<string>();
+    for (const groups of this.tabs.values()) for (const group of groups ?? []) all.add(group);
+    return [...all].sort();
+  }
+
+  private receive(message: TabMessage): void {
+    if (message.t === 'hello') {
+      const before = this.union().join();
+      this.tabs.set(message.tab, message.groups);
+      if (!this.leader) return;
+      // Bring the new tab up to date, and widen the subscription if it needs more groups.
+      this.post({ t: 'ev', e: { k: 'state', state: this.state, transport: this.transport } });
+      if (this.lastEventId !== undefined) this.post({ t: 'ev', e: { k: 'pos', id: this.lastEventId } });
+      if (this.union().join() !== before) this.source?.restart();
+    } else if (message.t === 'bye') {
+      this.tabs.delete(message.tab);
+    } else if (message.t === 'leader') {
+      this.hello();
+    } else {
+      this.apply(message.e);
+    }
+  }
+
+  private setState(state: State): void {
+    if (state === this.state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+
+  private position(id: string): void {
+    this.lastEventId = id;
+    storage()?.setItem(this.key, id);
+  }
+
+  private apply(wire: Wire): void {
+    if (this.closed) return;
+    if (wire.k === 'state') {
+      this.transport = wire.transport;
+      this.setState(wire.state);
+    } else if (wire.k === 'pos') {
+      this.position(wire.id);
+    } else if (wire.k === 'gap') {
+      this.position(wire.id);
+      this.emit('gap', { reason: wire.reason, lastEventId: wire.lastEventId });
+    } else if (wire.k === 'disconnect') {
+      this.emit('disconnect', { reason: wire.reason, reconnect: wire.reconnect });
+    } else if (!this.seen.has(wire.id)) {
+      this.seen.add(wire.id);
+      if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
+      this.position(wire.id);
+      const mine = this.tabs.get(this.tab);
+      // The shared stream carries every tab's groups: keep what this tab asked for.
+      if (mine && !wire.direct && !wire.groups.some((group) => mine.includes(group))) return;
+      let data: unknown = wire.data;
+      if (wire.json) {
+        try {
+          data = JSON.parse(wire.data);
+        } catch (error) {
+          this.emit('error', error);
+        }
+      }
+      const message: HeraldMessage = { id: wire.id, event: wire.event, data };
+      this.emit(wire.event, message);
+      this.emit('*', message);
+    }
+  }
+}
+
+function storage(): Storage | undefined {
+  try {
+    return typeof sessionStorage === 'undefined' ? undefined : sessionStorage;
+  } catch {
+    // Storage can be blocked (privacy settings, sandboxed frames): keep the id in memory only.
+    return undefined;
+  }
+}

@@ -1,0 +1,19 @@
+import type { FastifyInstance } from 'fastify';
+import { lastEventIdOf } from '../transport/streams.js';
+import { type HttpDeps, queryList, queryOne } from './deps.js';
+
+/**
+ * `GET /poll`: long-polling for networks whose proxies buffer streams. Same identity, groups and resume
+ * point as `/events`; answers with the next messages as JSON, waiting up to `--poll-timeout` for one.
+ */
+export function pollRoutes(app: FastifyInstance, deps: HttpDeps): void {
+  app.get('/poll', async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const subscriber = await deps.identity.subscriber(request, {
+      userId: queryOne(query.user),
+      groups: queryList(query.group),
+    });
+    reply.header('cache-control', 'no-store');
+    return deps.guard.poll(request, reply, subscriber, lastEventIdOf(request.raw, query));
+  });
+}
