@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
+import type { Http2Session } from 'node:http2';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
@@ -225,6 +227,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   app.addHook('onResponse', async (_request, reply) => {
     if (reply.statusCode === 401 || reply.statusCode === 403) metrics.authFailure(reply.statusCode);
   });
+  const connections = trackConnections(app.server);
   metricsRoutes(app, metrics, identity);
   adminRoutes(app, { hub, log: messageLog, presence, control, identity, stats, feed, nodeId });
   const metricsListener: Server | undefined =
@@ -286,12 +289,12 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     expiry.close();
     hub.disconnectAll(Disconnect.shutdown);
     // Closed streams leave kept-alive sockets behind; close them as they go idle.
-    app.server.closeIdleConnections();
-    const idle = setInterval(() => app.server.closeIdleConnections(), 50);
+    connections.closeIdle();
+    const idle = setInterval(() => connections.closeIdle(), 50);
     try {
       if (!(await settlesBy(stopped, deadline))) {
         log.warn('drain timeout passed; closing the remaining connections');
-        app.server.closeAllConnections();
+        connections.closeAll();
         await stopped;
       }
     } finally {
@@ -345,4 +348,27 @@ function baseUrl(
   const port = typeof address === 'object' && address !== null ? address.port : fallbackPort;
   const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
   return `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
+}
+
+/**
+ * Closing kept-alive client connections at shutdown. HTTP/1.1 servers do it themselves; an HTTP/2 server
+ * has sessions instead: `close()` lets a session's open streams finish, `destroy()` does not wait.
+ */
+function trackConnections(server: FastifyInstance['server']): { closeIdle(): void; closeAll(): void } {
+  if ('closeIdleConnections' in server) {
+    return { closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
+  }
+  const sessions = new Set<Http2Session>();
+  (server as EventEmitter).on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  return {
+    closeIdle: () => {
+      for (const session of sessions) session.close();
+    },
+    closeAll: () => {
+      for (const session of sessions) session.destroy();
+    },
+  };
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { publishAs, tokenFor } from '../helpers/auth.js';
@@ -12,23 +11,10 @@ import {
   view,
 } from '../helpers/browser.js';
 import { eventually } from '../helpers/eventually.js';
-import {
-  getJson,
-  publish,
-  startHerald,
-  startSecureHerald,
-  TEST_KEYS,
-  type TestHerald,
-} from '../helpers/herald.js';
+import { getJson, publish, startHerald, startSecureHerald, TEST_KEYS } from '../helpers/herald.js';
 import { isMessage, openSse } from '../helpers/sse-client.js';
 
 /** Closes a node without waiting for sockets a client opened but never used (see long-poll.test.ts). */
-async function closeHerald(node: TestHerald): Promise<void> {
-  const closing = node.close();
-  (node.herald.app.server as http.Server).closeAllConnections();
-  await closing;
-}
-
 /** Waits until every tab's view satisfies `check`. */
 async function allTabs(what: string, pages: Page[], check: (v: TabView) => boolean, timeoutMs = 10_000) {
   await eventually(what, async () => (await Promise.all(pages.map(view))).every(check), timeoutMs);
@@ -68,7 +54,7 @@ describe('the browser client in headless Chromium', () => {
       assert.deepEqual(presence.body, { connections: 1, users: 1 });
     } finally {
       await context.close();
-      await closeHerald(node);
+      await node.close();
     }
   });
 
@@ -94,7 +80,7 @@ describe('the browser client in headless Chromium', () => {
       await eventually('still one connection', () => node.herald.hub.connectionCount === 1);
     } finally {
       await context.close();
-      await closeHerald(node);
+      await node.close();
     }
   });
 
@@ -107,7 +93,7 @@ describe('the browser client in headless Chromium', () => {
       await allTabs('open', [page], (v) => v.state === 'open');
       const before = await publish(node.url, { to: { users: ['phoenix'] }, data: 'before' });
       await allTabs('got it', [page], (v) => v.ids.includes(before));
-      await closeHerald(node);
+      await node.close();
       await allTabs('reconnecting', [page], (v) => v.state === 'connecting');
       node = await startHerald({ retryMs: 200, port });
       await allTabs('open again', [page], (v) => v.state === 'open' && v.gaps.length === 1);
@@ -119,7 +105,7 @@ describe('the browser client in headless Chromium', () => {
       assert.deepEqual(seen.disconnects, [{ reason: 'shutdown', reconnect: true }]);
     } finally {
       await context.close();
-      await closeHerald(node);
+      await node.close();
     }
   });
 
@@ -145,7 +131,7 @@ describe('the browser client in headless Chromium', () => {
       assert.ok(minted >= 2, `getToken was called again (${minted} tokens)`);
     } finally {
       await context.close();
-      await closeHerald(node);
+      await node.close();
     }
   });
 
@@ -187,7 +173,7 @@ describe('the browser client in headless Chromium', () => {
     } finally {
       await context.close();
       await proxy.close();
-      await closeHerald(node);
+      await node.close();
     }
   });
 });
