@@ -31,7 +31,7 @@ const BLOCK_MS = 1000;
 const MAX_BACKOFF_MS = 2000;
 
 // Creates the epoch on first use (or after Redis lost its data), checks publisher ids, appends, trims.
-// KEYS: stream, epoch. ARGV: epoch candidate, maxlen, age ms, pid key prefix, count, then 4 per message.
+// KEYS: stream, epoch. ARGV: epoch candidate, maxlen, age ms, pid key prefix, count, then 5 per message (pid, topics, event, data, json).
 const APPEND = `
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
@@ -41,7 +41,7 @@ end
 local n = tonumber(ARGV[5])
 local seen = {}
 for i = 0, n - 1 do
-  local pid = ARGV[6 + i * 4]
+  local pid = ARGV[6 + i * 5]
   if pid ~= '' then
     if seen[pid] or redis.call('EXISTS', ARGV[4] .. pid) == 1 then return {'dup', pid} end
     seen[pid] = true
@@ -49,11 +49,12 @@ for i = 0, n - 1 do
 end
 local ids = {}
 for i = 0, n - 1 do
-  local base = 6 + i * 4
+  local base = 6 + i * 5
   local pid = ARGV[base]
   local fields = {'e', epoch, 't', ARGV[base + 1], 'd', ARGV[base + 3]}
   if ARGV[base + 2] ~= '' then fields[#fields + 1] = 'v'; fields[#fields + 1] = ARGV[base + 2] end
   if pid ~= '' then fields[#fields + 1] = 'i'; fields[#fields + 1] = pid end
+  if ARGV[base + 4] ~= '' then fields[#fields + 1] = 'j'; fields[#fields + 1] = '1' end
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
   if pid ~= '' then redis.call('SET', ARGV[4] .. pid, epoch .. '-' .. id, 'PX', ARGV[3]) end
   ids[#ids + 1] = id
@@ -201,7 +202,13 @@ export class RedisLog implements Log {
       drafts.length,
     ];
     for (const draft of drafts) {
-      args.push(draft.id ?? '', JSON.stringify(draft.topics), draft.event ?? '', draft.data);
+      args.push(
+        draft.id ?? '',
+        JSON.stringify(draft.topics),
+        draft.event ?? '',
+        draft.data,
+        draft.json ? '1' : '',
+      );
     }
     let reply: [string, string | string[]];
     try {
@@ -220,6 +227,7 @@ export class RedisLog implements Log {
         topics: draft.topics,
         event: draft.event,
         data: draft.data,
+        json: draft.json,
         ts: msOf(streamId),
       };
     });
@@ -381,6 +389,7 @@ function messageOf([streamId, fields]: Entry): Message {
   let data = '';
   let event: string | undefined;
   let id: string | undefined;
+  let json: true | undefined;
   for (let i = 0; i < fields.length; i += 2) {
     const value = fields[i + 1] as string;
     switch (fields[i]) {
@@ -399,10 +408,13 @@ function messageOf([streamId, fields]: Entry): Message {
       case 'i':
         id = value;
         break;
+      case 'j':
+        json = true;
+        break;
     }
   }
   const pos = `${epoch}-${streamId}`;
-  return { id: id ?? pos, pos, topics, event, data, ts: msOf(streamId) };
+  return { id: id ?? pos, pos, topics, event, data, json, ts: msOf(streamId) };
 }
 
 /** A fresh epoch: ten digits, the first non-zero (log ids start with a digit). */

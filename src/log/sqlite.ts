@@ -25,6 +25,7 @@ interface Row {
   topics: string;
   event: string | null;
   data: string;
+  json: number;
   ts: number;
 }
 
@@ -61,7 +62,7 @@ export class SqliteLog implements Log {
   private closed = false;
   private readonly pruneTimer: NodeJS.Timeout;
   private pruning: Promise<number> | null = null;
-  private readonly insert: Database.Statement<[string | null, string, string | null, string, number]>;
+  private readonly insert: Database.Statement<[string | null, string, string | null, string, number, number]>;
   private readonly seqOfPid: Database.Statement<[string], number>;
   private readonly page: Database.Statement<[number, number], Row>;
   private readonly oldestRows: Database.Statement<[number, number], { seq: number; ts: number }>;
@@ -79,10 +80,12 @@ export class SqliteLog implements Log {
     );
     const oldest = db.prepare('SELECT min(seq) FROM messages').pluck().get() as number | null;
     this.prunedThrough = oldest === null ? this.headSeq : oldest - 1;
-    this.insert = db.prepare('INSERT INTO messages (pid, topics, event, data, ts) VALUES (?, ?, ?, ?, ?)');
+    this.insert = db.prepare(
+      'INSERT INTO messages (pid, topics, event, data, json, ts) VALUES (?, ?, ?, ?, ?, ?)',
+    );
     this.seqOfPid = db.prepare<[string], number>('SELECT seq FROM messages WHERE pid = ?').pluck();
     this.page = db.prepare<[number, number], Row>(
-      'SELECT seq, pid, topics, event, data, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+      'SELECT seq, pid, topics, event, data, json, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
     );
     this.oldestRows = db.prepare<[number, number], { seq: number; ts: number }>(
       'SELECT seq, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -181,7 +184,15 @@ export class SqliteLog implements Log {
           const messages: Message[] = [];
           for (const draft of append.drafts) {
             const topics = JSON.stringify(draft.topics);
-            const result = this.insert.run(draft.id ?? null, topics, draft.event ?? null, draft.data, ts);
+            const json = draft.json === true ? 1 : 0;
+            const result = this.insert.run(
+              draft.id ?? null,
+              topics,
+              draft.event ?? null,
+              draft.data,
+              json,
+              ts,
+            );
             seq = Number(result.lastInsertRowid);
             const pos = this.positionOf(seq);
             messages.push({
@@ -190,6 +201,7 @@ export class SqliteLog implements Log {
               topics: draft.topics,
               event: draft.event,
               data: draft.data,
+              json: draft.json,
               ts,
             });
             if (draft.id !== undefined) usedNow.add(draft.id);
@@ -287,7 +299,16 @@ export class SqliteLog implements Log {
 
   private messageOf(row: Row, topics: string[]): Message {
     const pos = this.positionOf(row.seq);
-    return { id: row.pid ?? pos, pos, topics, event: row.event ?? undefined, data: row.data, ts: row.ts };
+    const json = row.json === 1 ? true : undefined;
+    return {
+      id: row.pid ?? pos,
+      pos,
+      topics,
+      event: row.event ?? undefined,
+      data: row.data,
+      json,
+      ts: row.ts,
+    };
   }
 
   private positionOf(seq: number): string {
@@ -313,9 +334,13 @@ function openDatabase(path: string): Database.Database {
         topics TEXT NOT NULL,
         event TEXT,
         data TEXT NOT NULL,
-        ts INTEGER NOT NULL
+        ts INTEGER NOT NULL,
+        json INTEGER NOT NULL DEFAULT 0
       );
     `);
+    // Files created before the json flag existed gain the column (every old message was text).
+    const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages') as string[];
+    if (!columns.includes('json')) db.exec('ALTER TABLE messages ADD COLUMN json INTEGER NOT NULL DEFAULT 0');
     // Microseconds of the creation time plus noise: digit-first, distinct for every file ever created.
     const epoch = String(Date.now() * 1000 + Math.floor(Math.random() * 1000));
     db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)").run(epoch);

@@ -40,6 +40,8 @@ export const CASES = {
   duplicate:
     'a reused publisher id is refused with DuplicateIdError, and a batch holding one is refused whole',
   batch: 'appendMany stores the batch atomically and in order',
+  fields:
+    'event name, JSON flag, topics and multi-line data come back unchanged from the tail and from readAfter',
   restart: 'after a restart history stays readable and positions keep increasing',
 } as const;
 
@@ -255,6 +257,26 @@ export function logContract(
         ['first', 'now alone'],
       );
       assert.equal(fresh.id, 'twin');
+    });
+
+    it('fields', async () => {
+      const { log, tail } = await open();
+      const start = await log.head();
+      const sent: MessageDraft[] = [
+        { topics: ['user:f', 'group:g'], event: 'order', data: '{"total":12}', json: true },
+        { topics: ['all'], data: 'line one\nline two' },
+      ];
+      await log.append(sent[0] as MessageDraft);
+      await log.append(sent[1] as MessageDraft);
+      await tail.until(2);
+      const replay = await log.readAfter(start, audience('f', ['g']), 10);
+      assert.equal(replay.kind, 'messages');
+      for (const got of [tail.seen, replay.kind === 'messages' ? replay.messages : []]) {
+        assert.deepEqual(
+          got.map((m) => ({ topics: m.topics, event: m.event, data: m.data, json: m.json === true })),
+          sent.map((d) => ({ topics: d.topics, event: d.event, data: d.data, json: d.json === true })),
+        );
+      }
     });
 
     it('batch', async () => {
