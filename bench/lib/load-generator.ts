@@ -178,12 +178,23 @@ class Publisher {
       this.parse();
     });
     this.socket.on('error', (error) => this.failing?.(error));
+    this.socket.on('close', () => this.failing?.(new Error('publishing connection closed')));
   }
 
   send(path: string, body: string): Promise<string> {
     return new Promise((resolve, reject) => {
-      this.waiting = resolve;
-      this.failing = reject;
+      // Bounded: an answer that never comes fails the run instead of hanging it.
+      const timer = setTimeout(() => this.failing?.(new Error('publish: no answer within 10 s')), 10_000);
+      this.waiting = (body) => {
+        clearTimeout(timer);
+        resolve(body);
+      };
+      this.failing = (error) => {
+        clearTimeout(timer);
+        this.waiting = null;
+        this.failing = null;
+        reject(error);
+      };
       this.socket.write(
         `POST ${path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
       );

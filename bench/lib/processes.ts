@@ -40,7 +40,11 @@ export async function startHeraldProcess(
     '4MiB',
     ...extraArgs,
   ];
-  const [command, argv] = pinned(core, process.execPath, args);
+  // BENCH_PROFILE=<dir>: each node writes a V8 CPU profile there when it stops (see bench/profile-top.ts).
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE]
+    : [];
+  const [command, argv] = pinned(core, process.execPath, [...profile, ...args]);
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
