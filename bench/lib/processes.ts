@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 export const ROOT = new URL('../../../', import.meta.url).pathname;
 
 /** `taskset -c <core>` when available, so server and load generator each get one core. */
-function pinned(core: number, command: string, args: string[]): [string, string[]] {
+export function pinned(core: number, command: string, args: string[]): [string, string[]] {
   return existsSync('/usr/bin/taskset')
     ? ['/usr/bin/taskset', ['-c', String(core), command, ...args]]
     : [command, args];
@@ -40,7 +40,11 @@ export async function startHeraldProcess(
     '4MiB',
     ...extraArgs,
   ];
-  const [command, argv] = pinned(core, process.execPath, args);
+  // BENCH_PROFILE=<dir>: each node writes a V8 CPU profile there when it stops (see bench/profile-top.ts).
+  const profile = process.env.BENCH_PROFILE
+    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE]
+    : [];
+  const [command, argv] = pinned(core, process.execPath, [...profile, ...args]);
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -80,36 +84,44 @@ export function startLoadGenerator(core: number): LoadGenerator {
   return new LoadGenerator(child);
 }
 
-/** IPC wrapper of `load-generator.ts`. */
+/** IPC wrapper of `load-generator.ts`; every wait is bounded by a time cap. */
 export class LoadGenerator {
   constructor(private readonly child: ChildProcess) {}
 
-  request<T>(command: Record<string, unknown>, event: string): Promise<T> {
-    return new Promise((resolve) => {
-      const listener = (message: { event: string } & T): void => {
-        if (message.event !== event) return;
-        this.child.off('message', listener);
-        resolve(message);
-      };
-      this.child.on('message', listener);
-      this.child.send(command);
-    });
+  /** Sends `command` and resolves with the reply named `event` (rejects on an error reply or after `capMs`). */
+  request<T>(command: Record<string, unknown>, event: string, capMs = 180_000): Promise<T> {
+    const reply = this.next<T>(event, capMs);
+    this.child.send(command);
+    return reply;
   }
 
-  /** Resolves when the expected number of messages has arrived (call after `expect`). */
-  done(): Promise<{ at: number; received: number }> {
-    return new Promise((resolve) => {
-      const listener = (message: { event: string; at: number; received: number }): void => {
-        if (message.event !== 'done') return;
-        this.child.off('message', listener);
-        resolve(message);
-      };
-      this.child.on('message', listener);
-    });
+  /** Resolves when the expected number of messages has arrived (call after `expect`), or null after `capMs`. */
+  done(capMs: number): Promise<{ at: number; received: number; cpuMs: number } | null> {
+    return this.next<{ at: number; received: number; cpuMs: number }>('done', capMs).catch(() => null);
   }
 
   async close(): Promise<void> {
+    if (this.child.exitCode !== null) return;
     this.child.send({ cmd: 'close' });
-    if (this.child.exitCode === null) await once(this.child, 'exit');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await once(this.child, 'exit');
+    clearTimeout(timer);
+  }
+
+  private next<T>(event: string, capMs: number): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.child.off('message', listener);
+        reject(new Error(`load generator: no ${event} within ${capMs} ms`));
+      }, capMs);
+      const listener = (message: { event: string; message?: string } & T): void => {
+        if (message.event !== event && message.event !== 'error') return;
+        clearTimeout(timer);
+        this.child.off('message', listener);
+        if (message.event === 'error') reject(new Error(`load generator: ${message.message}`));
+        else resolve(message);
+      };
+      this.child.on('message', listener);
+    });
   }
 }

@@ -44,10 +44,13 @@ export class StreamGuard {
       userId: subscriber.userId,
       groups: subscriber.groups,
     });
-    // One line per connection opened and closed, at debug level; never one per message.
-    const log = request.log.child({ connection: sub.id, user: sub.userId });
-    log.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
-    reply.raw.once('close', () => log.debug({ durationMs: Date.now() - sub.openedAt }, 'stream closed'));
+    // One line per connection opened and closed, at debug level; never one per message. The child logger
+    // (and the closure holding it) only exists when debug is on: an idle stream retains nothing for it.
+    if (request.log.level === 'debug' || request.log.level === 'trace') {
+      const log = request.log.child({ connection: sub.id, user: sub.userId });
+      log.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
+      reply.raw.once('close', () => log.debug({ durationMs: Date.now() - sub.openedAt }, 'stream closed'));
+    }
     const gone = request.raw.socket.destroyed || reply.raw.destroyed;
     if (gone) release();
     else if (subscriber.expiresAt !== undefined && !sub.closed) {

@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { DisconnectReason } from '../core/disconnect.js';
 import type { Greeting } from '../core/hub.js';
 import type { Sink } from '../core/subscription.js';
@@ -12,13 +14,18 @@ export interface SseOptions {
   readonly heartbeatMs: number;
 }
 
-const HEADERS_HTTP1 = {
+const HEADERS_HTTP2 = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-store',
   'x-accel-buffering': 'no',
-  connection: 'keep-alive',
 };
-const { connection: _, ...HEADERS_HTTP2 } = HEADERS_HTTP1;
+/**
+ * HTTP/1.1 streams are delimited by the connection's close rather than chunked: frames then go to the
+ * socket as they are, one `write` each, instead of a chunk-size line, the frame and a CRLF per write
+ * (a `writev` of three buffers through `ServerResponse`, which was most of the server's time).
+ * A stream ends only when the connection does, so keep-alive buys nothing here.
+ */
+const HEADERS_HTTP1 = { ...HEADERS_HTTP2, connection: 'close' };
 
 /**
  * SSE over a Node `ServerResponse`: writes headers, frames and heartbeats, and reports the close.
@@ -38,12 +45,17 @@ export class SseTransport {
   /** Starts an SSE response and returns its sink; `onClose` runs once when the connection ends for any reason. */
   start(request: IncomingMessage, response: ServerResponse, onClose: () => void): Sink {
     const http2 = request.httpVersionMajor === 2;
+    if (!http2) {
+      // Removing both length headers is Node's documented way to a close-delimited body (no chunking).
+      response.removeHeader('transfer-encoding');
+      response.removeHeader('content-length');
+    }
     response.writeHead(200, http2 ? HEADERS_HTTP2 : HEADERS_HTTP1);
     const socket = request.socket;
     socket.setNoDelay(true);
     // A peer that vanished without a FIN is found by TCP keepalive (and by the heartbeat's write error).
     socket.setKeepAlive(true, Math.max(1000, this.options.heartbeatMs));
-    const sink = new SseSink(response);
+    const sink = new SseSink(response, http2 ? null : socket);
     this.open.add(sink);
     this.ensureHeartbeat();
     let closed = false;
@@ -91,11 +103,30 @@ export class SseTransport {
   }
 }
 
+/**
+ * One SSE stream. Over HTTP/1.1 the first write goes through the response (it carries the status line
+ * and headers); every later one goes straight to the socket. A response still queued behind another on a
+ * pipelined connection has no socket yet and keeps writing through the response; so does HTTP/2.
+ */
 class SseSink implements Sink {
-  constructor(private readonly response: ServerResponse) {}
+  /** Set once headers are out and the socket is this response's alone. */
+  private direct: Socket | null = null;
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly socket: Socket | null,
+  ) {}
 
   write(chunk: Buffer): void {
-    if (!this.response.writableEnded && !this.response.destroyed) this.response.write(chunk);
+    const direct = this.direct;
+    if (direct !== null) {
+      if (!direct.destroyed) direct.write(chunk);
+      return;
+    }
+    const response = this.response;
+    if (response.writableEnded || response.destroyed) return;
+    response.write(chunk);
+    if (this.socket !== null && response.socket === this.socket) this.direct = this.socket;
   }
 
   get bufferedBytes(): number {
@@ -103,16 +134,16 @@ class SseSink implements Sink {
   }
 
   drained(): Promise<void> {
-    const response = this.response;
-    if (response.writableLength === 0 || response.destroyed) return Promise.resolve();
+    const stream: Writable = this.direct ?? this.response;
+    if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
-        response.off('drain', done);
-        response.off('close', done);
+        stream.off('drain', done);
+        stream.off('close', done);
         resolve();
       };
-      response.on('drain', done);
-      response.on('close', done);
+      stream.on('drain', done);
+      stream.on('close', done);
     });
   }
 
@@ -125,6 +156,8 @@ class SseSink implements Sink {
       return;
     }
     const data = JSON.stringify({ reason: reason.code, reconnect: reason.reconnect });
+    // Through the response even in direct mode: a close-delimited body adds no framing, and Node then
+    // closes the connection as it does for any response that ends.
     response.end(encodeEventText({ event: 'disconnect', data }));
   }
 }

@@ -1,0 +1,78 @@
+/**
+ * Scenario F: two Herald nodes on the Redis log (both on the server core, Redis too), subscribers split
+ * between them, every publish sent to node A: broadcast deliveries/s at saturation and p50/p99 at a fixed
+ * rate, measured exactly as scenario B.
+ */
+import { redisSkip, startRedis } from '../../test/helpers/redis.js';
+import { type LoadGenerator, startHeraldProcess } from '../lib/processes.js';
+import { quantile } from '../lib/stats.js';
+import type { GeneratorStats } from './broadcast.js';
+import { type Figures, SOURCES } from './context.js';
+
+/** Runs F once; returns undefined with the reason printed when Redis is not available. */
+export async function crossNode(
+  generator: LoadGenerator,
+  serverCore: number,
+  options: { subscribers: number; messages: number; rate: number; seconds: number },
+): Promise<Figures | undefined> {
+  if (redisSkip !== false) {
+    process.stderr.write(`F skipped: ${redisSkip}\n`);
+    return undefined;
+  }
+  const redis = await startRedis();
+  const nodes: Awaited<ReturnType<typeof startHeraldProcess>>[] = [];
+  try {
+    for (let i = 0; i < 2; i++) nodes.push(await startHeraldProcess(serverCore, ['--log', redis.url]));
+    const [a, b] = nodes as [(typeof nodes)[0], (typeof nodes)[0]];
+    const half = Math.floor(options.subscribers / 2);
+    const path = '/events?user=u{i}';
+    await generator.request(
+      { cmd: 'connect', port: a.port, count: half, mode: 'sse', path, sources: SOURCES },
+      'connected',
+    );
+    await generator.request(
+      {
+        cmd: 'connect',
+        port: b.port,
+        first: half,
+        count: options.subscribers - half,
+        mode: 'sse',
+        path,
+        sources: SOURCES,
+      },
+      'connected',
+    );
+    const publish = {
+      cmd: 'publish',
+      port: a.port,
+      style: 'herald',
+      pattern: 'all',
+      users: options.subscribers,
+    };
+    await generator.request({ cmd: 'expect', total: options.subscribers * options.messages }, 'expecting');
+    const finished = generator.done(90_000);
+    await generator.request(
+      { ...publish, count: options.messages, rate: 0, concurrency: 1, capMs: 60_000 },
+      'published',
+    );
+    await finished;
+    const saturation = await generator.request<GeneratorStats>({ cmd: 'stats' }, 'stats');
+    const count = Math.round(options.rate * options.seconds);
+    await generator.request({ cmd: 'expect', total: options.subscribers * count }, 'expecting');
+    const delivered = generator.done((options.seconds + 20) * 1000);
+    await generator.request(
+      { ...publish, count, rate: options.rate, concurrency: 1, capMs: (options.seconds + 10) * 1000 },
+      'published',
+    );
+    await delivered;
+    const { latencies } = await generator.request<GeneratorStats>({ cmd: 'stats' }, 'stats');
+    await generator.request({ cmd: 'disconnect' }, 'disconnected');
+    return {
+      'F 2 nodes/Redis deliveries/s': saturation.received / (saturation.spanMs / 1000),
+      [`F 2 nodes/Redis p99 ms @${options.rate}/s`]: quantile(latencies, 0.99),
+    };
+  } finally {
+    for (const node of nodes) await node.stop();
+    await redis.stop();
+  }
+}

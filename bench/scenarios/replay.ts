@@ -1,0 +1,53 @@
+/**
+ * Scenario E: every subscriber drops, `missed` messages are published to all, and every subscriber
+ * reconnects with `Last-Event-ID`; the figure is the time from the first reconnect to the last missed
+ * message received. The log is full (history-size messages) by then, so a replay that scanned the log
+ * would show here. Only servers with history and resume take part.
+ */
+import type { Figures, ScenarioContext } from './context.js';
+import { SOURCES } from './context.js';
+
+export async function replay(context: ScenarioContext, options: { missed: number }): Promise<Figures> {
+  const { kind, server, generator, subscribers } = context;
+  const publish = {
+    cmd: 'publish',
+    port: server.port,
+    style: kind.style,
+    pattern: 'all',
+    users: subscribers,
+  };
+  await generator.request({ cmd: 'expect', total: subscribers }, 'expecting');
+  const seen = generator.done(30_000);
+  const { lastBody } = await generator.request<{ lastBody: string }>(
+    { ...publish, count: 1, rate: 0, concurrency: 1, capMs: 10_000 },
+    'published',
+  );
+  await seen;
+  const lastEventId = (JSON.parse(lastBody) as { id: string }).id;
+  await generator.request({ cmd: 'disconnect' }, 'disconnected');
+  await generator.request(
+    { ...publish, count: options.missed, rate: 0, concurrency: 1, capMs: 10_000 },
+    'published',
+  );
+  const expected = subscribers * options.missed;
+  await generator.request({ cmd: 'expect', total: expected }, 'expecting');
+  const caughtUp = generator.done(60_000);
+  await generator.request(
+    {
+      cmd: 'connect',
+      port: server.port,
+      count: subscribers,
+      mode: kind.mode,
+      path: kind.path,
+      lastEventId,
+      sources: SOURCES,
+    },
+    'connected',
+  );
+  const done = await caughtUp;
+  const stats = await generator.request<{ received: number; spanMs: number }>({ cmd: 'stats' }, 'stats');
+  return {
+    'E replay catch-up s': done === null ? Number.NaN : stats.spanMs / 1000,
+    'E replayed %': (100 * stats.received) / expected,
+  };
+}
