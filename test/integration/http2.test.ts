@@ -133,7 +133,9 @@ describe('HTTP/2 over TLS, with HTTP/1.1 on the same port (ALPN)', () => {
     });
     assert.equal(response.httpVersion, '1.1');
     assert.equal(response.headers['content-type'], 'text/event-stream; charset=utf-8');
-    assert.equal(response.headers.connection, 'keep-alive');
+    // HTTP/1.1 streams are close-delimited (no chunking): the stream ends with the connection.
+    assert.equal(response.headers.connection, 'close');
+    assert.equal(response.headers['transfer-encoding'], undefined);
     response.setEncoding('utf8');
     const first = await new Promise<string>((resolve) => response.once('data', resolve));
     assert.match(first, /event: connected/);
