@@ -1,7 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError, Problems } from '../errors.js';
-import { type HttpDeps, queryOne } from '../http/deps.js';
+import type { HttpDeps } from '../http/deps.js';
 import { userIdParam } from '../http/presence.js';
+import { queryOne } from '../http/query.js';
 import { checkName } from '../protocol/grammar.js';
 import { ALL, prefixTopic, userTopic } from '../protocol/topics.js';
 import { lastEventIdOf } from '../transport/streams.js';

@@ -45,3 +45,19 @@ export function frameOf(message: Message): Buffer {
   }
   return frame;
 }
+
+/**
+ * The message a log stores for `draft` at `pos`: the one place that copies a draft's fields, so a field
+ * added to drafts reaches every backend.
+ */
+export function messageFromDraft(draft: MessageDraft, pos: string, ts: number): Message {
+  return {
+    id: draft.id ?? pos,
+    pos,
+    topics: draft.topics,
+    event: draft.event,
+    data: draft.data,
+    json: draft.json,
+    ts,
+  };
+}

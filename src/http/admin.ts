@@ -8,10 +8,10 @@ import type { ConnectionControl, Log, Presence } from '../core/ports.js';
 import { HeraldError, Problems } from '../errors.js';
 import type { StatsSample, StatsSampler } from '../ops/stats.js';
 import { encodeEventText, encodeRetry } from '../protocol/sse-frame.js';
-import { queryOne } from './deps.js';
 import type { IdentityProvider } from './identity.js';
 import { MAX_PAGE, userIdParam } from './presence.js';
 import { parseMessage } from './publish-request.js';
+import { queryOne } from './query.js';
 
 /** What the admin API and dashboard work with; built by the composition root. */
 export interface AdminDeps {

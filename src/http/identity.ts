@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import { HeraldError, Problems } from '../errors.js';
 import { checkName } from '../protocol/grammar.js';
+import { queryList, queryOne } from './query.js';
 
 /** Who a stream is for: the user and the groups the connection joins. */
 export interface Subscriber {
@@ -63,4 +64,13 @@ export class DevIdentity implements IdentityProvider {
   }
 
   async admin(_request: FastifyRequest): Promise<void> {}
+}
+
+/**
+ * The subscriber of a native stream or poll: `?user=` and repeated `?group=` say what the client asks for,
+ * the identity provider decides what it gets.
+ */
+export function subscriberOf(identity: IdentityProvider, request: FastifyRequest): Promise<Subscriber> {
+  const query = request.query as Record<string, unknown>;
+  return identity.subscriber(request, { userId: queryOne(query.user), groups: queryList(query.group) });
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { lastEventIdOf } from '../transport/streams.js';
-import { type HttpDeps, queryList, queryOne } from './deps.js';
+import type { HttpDeps } from './deps.js';
+import { subscriberOf } from './identity.js';
 
 /**
  * `GET /poll`: long-polling for networks whose proxies buffer streams. Same identity, groups and resume
@@ -8,11 +9,8 @@ import { type HttpDeps, queryList, queryOne } from './deps.js';
  */
 export function pollRoutes(app: FastifyInstance, deps: HttpDeps): void {
   app.get('/poll', async (request, reply) => {
+    const subscriber = await subscriberOf(deps.identity, request);
     const query = request.query as Record<string, unknown>;
-    const subscriber = await deps.identity.subscriber(request, {
-      userId: queryOne(query.user),
-      groups: queryList(query.group),
-    });
     reply.header('cache-control', 'no-store');
     return deps.guard.poll(request, reply, subscriber, lastEventIdOf(request.raw, query));
   });

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { HeraldError, Problems } from '../errors.js';
 import { checkName } from '../protocol/grammar.js';
-import { type HttpDeps, queryOne } from './deps.js';
+import type { HttpDeps } from './deps.js';
+import { queryOne } from './query.js';
 
 /** Largest page of `GET /presence/users`. */
 export const MAX_PAGE = 1000;

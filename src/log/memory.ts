@@ -1,4 +1,4 @@
-import type { Message, MessageDraft } from '../core/message.js';
+import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
 import { DuplicateIdError, type Log, type Replay } from '../core/ports.js';
 import { type Audience, addressedTo } from '../protocol/topics.js';
 
@@ -87,15 +87,7 @@ export class MemoryLog implements Log {
   private store(draft: MessageDraft): Message {
     const seq = this.headSeq + 1;
     const pos = this.positionOf(seq);
-    const message: Message = {
-      id: draft.id ?? pos,
-      pos,
-      topics: draft.topics,
-      event: draft.event,
-      data: draft.data,
-      json: draft.json,
-      ts: this.now(),
-    };
+    const message = messageFromDraft(draft, pos, this.now());
     const slot = seq % this.ring.length;
     const evicted = this.ring[slot];
     if (evicted !== undefined) this.forget(evicted);

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Message, MessageDraft } from '../core/message.js';
+import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
 import { type Audience, addressedTo } from '../protocol/topics.js';
 
@@ -220,16 +220,7 @@ export class RedisLog implements Log {
     if (epoch === 'dup') throw new DuplicateIdError(ids as string);
     return drafts.map((draft, i) => {
       const streamId = (ids as string[])[i] as string;
-      const pos = `${epoch}-${streamId}`;
-      return {
-        id: draft.id ?? pos,
-        pos,
-        topics: draft.topics,
-        event: draft.event,
-        data: draft.data,
-        json: draft.json,
-        ts: msOf(streamId),
-      };
+      return messageFromDraft(draft, `${epoch}-${streamId}`, msOf(streamId));
     });
   }
 

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import type { Message, MessageDraft } from '../core/message.js';
+import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
 import { type Audience, addressedTo } from '../protocol/topics.js';
 
@@ -194,16 +194,7 @@ export class SqliteLog implements Log {
               ts,
             );
             seq = Number(result.lastInsertRowid);
-            const pos = this.positionOf(seq);
-            messages.push({
-              id: draft.id ?? pos,
-              pos,
-              topics: draft.topics,
-              event: draft.event,
-              data: draft.data,
-              json: draft.json,
-              ts,
-            });
+            messages.push(messageFromDraft(draft, this.positionOf(seq), ts));
             if (draft.id !== undefined) usedNow.add(draft.id);
           }
           accepted.push({ append, messages });
