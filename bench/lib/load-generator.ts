@@ -55,7 +55,13 @@ type Command =
   | { readonly cmd: 'stats' }
   | { readonly cmd: 'close' };
 
-type Client = net.Socket & { carry?: string };
+type Client = net.Socket & {
+  carry?: string;
+  /** When this client started connecting. */
+  openedAt?: number;
+  /** When it last received a marked message. */
+  lastMarkAt?: number;
+};
 
 const now = (): number => performance.timeOrigin + performance.now();
 const MARK = '~t';
@@ -81,6 +87,7 @@ function onData(this: Client, chunk: Buffer): void {
     }
     latencies.push(at - Number(text.slice(index + MARK.length, stop)));
     received++;
+    this.lastMarkAt = at;
     index = text.indexOf(MARK, stop);
   }
   if (this.carry === undefined && text.charCodeAt(text.length - 1) === 126 /* ~ */) this.carry = '~';
@@ -107,6 +114,7 @@ function openOne(command: Connect, i: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const localAddress = command.sources[i % command.sources.length];
     const path = command.path.replace('{i}', String(i));
+    const openedAt = now();
     const socket: Client = net.connect({ port: command.port, host: '127.0.0.1', localAddress }, () => {
       if (command.mode === 'socket.io') {
         socket.write(
@@ -141,26 +149,54 @@ function openOne(command: Connect, i: number): Promise<void> {
         resolve();
       }
     };
+    socket.openedAt = openedAt;
     socket.on('data', first);
     sockets.push(socket);
   });
 }
 
+/**
+ * Opens `count` connections keeping `WINDOW` attempts in flight: a sliding window, so one slow connect
+ * (a SYN retransmitted when the accept queue was full) holds back one slot, not a whole batch.
+ */
+const WINDOW = 250;
+
 async function connect(command: Connect): Promise<number> {
-  const batch = 250;
   const deadline = Date.now() + 120_000;
   const first = command.first ?? 0;
+  const end = first + command.count;
   const started = now();
   let failed = 0;
-  for (let start = first; start < first + command.count && Date.now() < deadline; start += batch) {
-    const opened: Promise<void>[] = [];
-    for (let i = start; i < Math.min(first + command.count, start + batch); i++) {
-      opened.push(openOne(command, i).catch(() => void failed++));
+  let next = first;
+  const worker = async (): Promise<void> => {
+    while (next < end && Date.now() < deadline) {
+      const i = next++;
+      await openOne(command, i).catch(() => void failed++);
     }
-    await Promise.all(opened);
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(WINDOW, command.count) }, worker));
   if (failed > 0) process.stderr.write(`load generator: ${failed} connections failed\n`);
   return now() - started;
+}
+
+/** Per client that received marked messages since `expect`: from its connect to its last such message. */
+function catchUpMs(): { p50: number; p99: number; max: number } {
+  const spans: number[] = [];
+  for (const socket of sockets) {
+    if (socket.lastMarkAt !== undefined && socket.openedAt !== undefined && socket.lastMarkAt >= expectAt) {
+      spans.push(socket.lastMarkAt - socket.openedAt);
+    }
+  }
+  spans.sort((a, b) => a - b);
+  const at = (q: number): number =>
+    spans.length === 0
+      ? Number.NaN
+      : (spans[Math.min(spans.length - 1, Math.floor(q * spans.length))] as number);
+  return {
+    p50: at(0.5),
+    p99: at(0.99),
+    max: spans.length === 0 ? Number.NaN : (spans[spans.length - 1] as number),
+  };
 }
 
 /** One kept-alive raw HTTP/1.1 publishing connection: one request in flight at a time. */
@@ -311,6 +347,7 @@ process.on('message', async (command: Command) => {
           cpuMs: (cpu.user + cpu.system) / 1000,
           /** From `expect` to the last message received. */
           spanMs: lastReceiveAt - expectAt,
+          catchUpMs: catchUpMs(),
         });
         break;
       }

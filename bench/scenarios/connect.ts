@@ -1,5 +1,5 @@
 /**
- * Scenarios A and D: open the subscribers (250 at a time, from 4 loopback addresses); D is how many
+ * Scenarios A and D: open the subscribers (250 in flight, a sliding window, from 4 loopback addresses); D is how many
  * connections per second were registered (first bytes received), A the server's resident memory growth
  * per idle connection once they are all open (process tree, after a short settle).
  */

@@ -149,7 +149,7 @@ export class Hub {
   disconnectUser(userId: string, reason: DisconnectReason = Disconnect.closedByServer): number {
     const subs = this.router.byUser.get(userId);
     if (subs === undefined) return 0;
-    const count = subs.size;
+    const count = subs.length;
     for (const sub of [...subs]) this.end(sub, reason);
     return count;
   }

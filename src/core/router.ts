@@ -5,7 +5,12 @@ import type { Subscription } from './subscription.js';
  * O(recipients) (a user prefix scans the online users once).
  */
 export class Router {
-  readonly byUser = new Map<string, Set<Subscription>>();
+  /**
+   * A user's connections as a plain array, not a `Set`: most users have one, and an empty `Set`'s hash
+   * table alone (~280 bytes) outweighed the rest of what the router keeps per connection. A user's
+   * connections are few (bounded by `--max-connections-per-user`), so removal by search stays cheap.
+   */
+  readonly byUser = new Map<string, Subscription[]>();
   readonly byGroup = new Map<string, Set<Subscription>>();
   readonly all = new Set<Subscription>();
   /** Told a user's number of local connections after each change (clustered presence listens). */
@@ -13,17 +18,24 @@ export class Router {
 
   add(sub: Subscription): void {
     this.all.add(sub);
-    addTo(this.byUser, sub.userId, sub);
+    const subs = this.byUser.get(sub.userId);
+    if (subs === undefined) this.byUser.set(sub.userId, [sub]);
+    else subs.push(sub);
     for (const group of sub.groups) addTo(this.byGroup, group, sub);
-    this.onUserChange?.(sub.userId, this.byUser.get(sub.userId)?.size ?? 0);
+    this.onUserChange?.(sub.userId, this.byUser.get(sub.userId)?.length ?? 0);
   }
 
   /** Removes the subscription; returns false when it was not registered. */
   remove(sub: Subscription): boolean {
     if (!this.all.delete(sub)) return false;
-    removeFrom(this.byUser, sub.userId, sub);
+    const subs = this.byUser.get(sub.userId);
+    if (subs !== undefined) {
+      const index = subs.indexOf(sub);
+      if (index >= 0) subs.splice(index, 1);
+      if (subs.length === 0) this.byUser.delete(sub.userId);
+    }
     for (const group of sub.groups) removeFrom(this.byGroup, group, sub);
-    this.onUserChange?.(sub.userId, this.byUser.get(sub.userId)?.size ?? 0);
+    this.onUserChange?.(sub.userId, this.byUser.get(sub.userId)?.length ?? 0);
     return true;
   }
 

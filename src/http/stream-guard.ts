@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ExpiryWheel } from '../auth/expiry-wheel.js';
 import type { Subscription } from '../core/subscription.js';
@@ -6,6 +7,22 @@ import type { LongPoll } from '../transport/long-poll.js';
 import type { StreamOpener, StreamRequest } from '../transport/streams.js';
 import type { Subscriber } from './identity.js';
 import type { ConnectionLimits } from './limits.js';
+
+/** Fastify's per-response listener (`setupResponseListeners` in fastify/lib/reply.js), matched by name. */
+const FRAMEWORK_LISTENER = 'onResFinished';
+const ignoreError = (): void => {};
+
+function releaseFrameworkListeners(response: ServerResponse): void {
+  for (const event of ['finish', 'error'] as const) {
+    for (const listener of response.listeners(event)) {
+      if ((listener as { name?: string }).name === FRAMEWORK_LISTENER) {
+        response.removeListener(event, listener as (...args: unknown[]) => void);
+      }
+    }
+  }
+  // An 'error' event without a listener would throw; one shared no-op keeps that as before.
+  if (response.listenerCount('error') === 0) response.on('error', ignoreError);
+}
 
 /**
  * Opens authenticated streams under the connection limits, and ends each when its token expires.
@@ -30,19 +47,27 @@ export class StreamGuard {
   ): Subscription {
     const release = this.limits.acquire(request.ip, subscriber.userId);
     reply.hijack();
-    // Headers set by hooks (CORS) live on the reply; a hijacked response must carry them itself.
+    // Headers set by hooks (CORS, request id) live on the reply; a hijacked response must carry them
+    // itself. They go to `writeHead` with the stream's own rather than through `setHeader`, which would
+    // keep a header table (an object and an array per header) on the response for its whole life.
+    const headers: Record<string, string | number | readonly string[]> = {};
     for (const [name, value] of Object.entries(reply.getHeaders())) {
-      if (value !== undefined) reply.raw.setHeader(name, value);
+      if (value !== undefined) headers[name] = value;
     }
+    // Fastify keeps a finish/error listener on the response that retains its request, reply and child
+    // logger until the response ends; a hijacked stream needs none of it (no onResponse hook applies to a
+    // stream, and request logging is off), so an idle connection does not hold them for its lifetime.
+    releaseFrameworkListeners(reply.raw);
     let unwatch: (() => void) | undefined;
-    reply.raw.once('close', () => {
-      release();
-      unwatch?.();
-    });
     const sub = this.streams.open(request.raw, reply.raw, {
       ...stream,
       userId: subscriber.userId,
       groups: subscriber.groups,
+      headers,
+      onClose: () => {
+        release();
+        unwatch?.();
+      },
     });
     // One line per connection opened and closed, at debug level; never one per message. The child logger
     // (and the closure holding it) only exists when debug is on: an idle stream retains nothing for it.

@@ -26,7 +26,7 @@ export class LocalPresence implements Presence {
   }
 
   private presenceOf(id: string): UserPresence {
-    const connections = this.hub.router.byUser.get(id)?.size ?? 0;
+    const connections = this.hub.router.byUser.get(id)?.length ?? 0;
     return { id, online: connections > 0, connections };
   }
 }

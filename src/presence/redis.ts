@@ -217,7 +217,7 @@ export class RedisPresence implements Presence {
     const full = this.needsFull;
     const pairs: (string | number)[] = [];
     if (full) {
-      for (const [userId, subs] of this.hub.router.byUser) pairs.push(userId, subs.size);
+      for (const [userId, subs] of this.hub.router.byUser) pairs.push(userId, subs.length);
     } else {
       for (const [userId, connections] of this.dirty) pairs.push(userId, connections);
     }

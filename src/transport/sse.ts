@@ -43,33 +43,41 @@ export class SseTransport {
   }
 
   /** Starts an SSE response and returns its sink; `onClose` runs once when the connection ends for any reason. */
-  start(request: IncomingMessage, response: ServerResponse, onClose: () => void): Sink {
+  start(
+    request: IncomingMessage,
+    response: ServerResponse,
+    onClose: () => void,
+    headers?: Readonly<Record<string, string | number | readonly string[]>>,
+  ): Sink {
     const http2 = request.httpVersionMajor === 2;
     if (!http2) {
       // Removing both length headers is Node's documented way to a close-delimited body (no chunking).
       response.removeHeader('transfer-encoding');
       response.removeHeader('content-length');
     }
-    response.writeHead(200, http2 ? HEADERS_HTTP2 : HEADERS_HTTP1);
+    const own = http2 ? HEADERS_HTTP2 : HEADERS_HTTP1;
+    // All headers in one `writeHead` object: Node then renders them without keeping a header table.
+    response.writeHead(200, headers === undefined ? own : { ...headers, ...own });
     const socket = request.socket;
     socket.setNoDelay(true);
     // A peer that vanished without a FIN is found by TCP keepalive (and by the heartbeat's write error).
     socket.setKeepAlive(true, Math.max(1000, this.options.heartbeatMs));
-    const sink = new SseSink(response, http2 ? null : socket);
+    const sink = new SseSink(response, http2 ? null : socket, this, onClose);
     this.open.add(sink);
     this.ensureHeartbeat();
-    let closed = false;
-    const cleanup = (): void => {
-      if (closed) return;
-      closed = true;
-      this.open.delete(sink);
-      if (this.open.size === 0) this.stopHeartbeat();
-      onClose();
-    };
-    response.once('close', cleanup);
+    // One shared listener for every stream (no closure or `once` wrapper per connection): the sink is
+    // found on the response.
+    (response as SinkHolder)[SINK] = sink;
+    response.on('close', onResponseClose);
     // The client may have gone before the route ran: then 'close' has already fired.
-    if (socket.destroyed) cleanup();
+    if (socket.destroyed) sink.closed();
     return sink;
+  }
+
+  /** Called once by a sink whose connection closed. */
+  forget(sink: SseSink): void {
+    this.open.delete(sink);
+    if (this.open.size === 0) this.stopHeartbeat();
   }
 
   /** The first bytes of a stream: the `retry:` hint, a `connected` event, then any adapter-specific events. */
@@ -103,6 +111,13 @@ export class SseTransport {
   }
 }
 
+const SINK = Symbol('herald.sseSink');
+type SinkHolder = ServerResponse & { [SINK]?: SseSink };
+
+function onResponseClose(this: ServerResponse): void {
+  (this as SinkHolder)[SINK]?.closed();
+}
+
 /**
  * One SSE stream. Over HTTP/1.1 the first write goes through the response (it carries the status line
  * and headers); every later one goes straight to the socket. A response still queued behind another on a
@@ -112,10 +127,25 @@ class SseSink implements Sink {
   /** Set once headers are out and the socket is this response's alone. */
   private direct: Socket | null = null;
 
+  private onClose: (() => void) | null;
+
   constructor(
     private readonly response: ServerResponse,
     private readonly socket: Socket | null,
-  ) {}
+    private readonly transport: SseTransport,
+    onClose: () => void,
+  ) {
+    this.onClose = onClose;
+  }
+
+  /** The connection closed: runs the close callback once. */
+  closed(): void {
+    const onClose = this.onClose;
+    if (onClose === null) return;
+    this.onClose = null;
+    this.transport.forget(this);
+    onClose();
+  }
 
   write(chunk: Buffer): void {
     const direct = this.direct;

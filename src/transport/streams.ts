@@ -13,6 +13,10 @@ export interface StreamRequest {
   readonly lastEventId: string | undefined;
   /** Events sent after `connected`, such as the classic API's greeting. */
   readonly greetingEvents?: readonly Omit<SseEvent, 'id'>[];
+  /** Response headers beyond the stream's own (CORS, request id). */
+  readonly headers?: Readonly<Record<string, string | number | readonly string[]>>;
+  /** Runs once when the connection closes, after the hub forgot the subscription. */
+  readonly onClose?: () => void;
 }
 
 /** A stand-in for an id no log can have issued (log ids start with a digit, publisher ids with a letter). */
@@ -34,9 +38,16 @@ export class StreamOpener {
   open(request: IncomingMessage, response: ServerResponse, stream: StreamRequest): Subscription {
     const connectionId = `${this.nodeId}.${(++this.nextConnection).toString(36)}`;
     let subscription: Subscription | undefined;
-    const sink = this.sse.start(request, response, () => {
-      if (subscription !== undefined) this.hub.detach(subscription);
-    });
+    const onClose = stream.onClose;
+    const sink = this.sse.start(
+      request,
+      response,
+      () => {
+        if (subscription !== undefined) this.hub.detach(subscription);
+        onClose?.();
+      },
+      stream.headers,
+    );
     subscription = new Subscription(connectionId, stream.userId, stream.groups, sink, {
       transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
       remoteAddress: request.socket.remoteAddress ?? '',
