@@ -6,7 +6,7 @@
 import { redisSkip, startRedis } from '../../test/helpers/redis.js';
 import { type LoadGenerator, startHeraldProcess } from '../lib/processes.js';
 import { quantile } from '../lib/stats.js';
-import type { GeneratorStats } from './broadcast.js';
+import { measureBroadcast } from './broadcast.js';
 import { type Figures, SOURCES } from './context.js';
 
 /** Runs F once; returns undefined with the reason printed when Redis is not available. */
@@ -49,23 +49,12 @@ export async function crossNode(
       pattern: 'all',
       users: options.subscribers,
     };
-    await generator.request({ cmd: 'expect', total: options.subscribers * options.messages }, 'expecting');
-    const finished = generator.done(90_000);
-    await generator.request(
-      { ...publish, count: options.messages, rate: 0, concurrency: 1, capMs: 60_000 },
-      'published',
+    const { saturation, latencies } = await measureBroadcast(
+      generator,
+      publish,
+      options.subscribers,
+      options,
     );
-    await finished;
-    const saturation = await generator.request<GeneratorStats>({ cmd: 'stats' }, 'stats');
-    const count = Math.round(options.rate * options.seconds);
-    await generator.request({ cmd: 'expect', total: options.subscribers * count }, 'expecting');
-    const delivered = generator.done((options.seconds + 20) * 1000);
-    await generator.request(
-      { ...publish, count, rate: options.rate, concurrency: 1, capMs: (options.seconds + 10) * 1000 },
-      'published',
-    );
-    await delivered;
-    const { latencies } = await generator.request<GeneratorStats>({ cmd: 'stats' }, 'stats');
     await generator.request({ cmd: 'disconnect' }, 'disconnected');
     return {
       'F 2 nodes/Redis deliveries/s': saturation.received / (saturation.spanMs / 1000),
