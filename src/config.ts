@@ -568,7 +568,7 @@ export function redact(url: string): string {
 export function helpText(): string {
   const lines = [
     'Usage: herald [options]',
-    '       herald token --sub <user> [--groups a,b] [--ttl 1h] [--publish]   (mints a development token)',
+    '       herald token --sub <user> [--groups a,b] [--ttl 1h] [--publish] [--admin]   (mints a development token)',
     '',
     'Real-time message push over Server-Sent Events.',
     '',

@@ -14,6 +14,7 @@ Options:
   --groups <list>   comma-separated groups the token allows (groups claim)
   --ttl <duration>  lifetime such as 15m or 1h; default 1h
   --publish         adds "herald": {"publish": true}: the token may publish
+  --admin           adds "herald": {"admin": true}: the admin API and dashboard (and publishing)
   --jwt-secret <s>  the secret; default HERALD_JWT_SECRET`;
 
 /** `herald token`: prints a token minted with the configured secret; exit code 2 on bad input. */
@@ -31,6 +32,7 @@ export async function tokenCommand(argv: readonly string[], env: NodeJS.ProcessE
         groups: { type: 'string' },
         ttl: { type: 'string' },
         publish: { type: 'boolean' },
+        admin: { type: 'boolean' },
         'jwt-secret': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -63,7 +65,13 @@ export async function tokenCommand(argv: readonly string[], env: NodeJS.ProcessE
   const ttlMs = parseDuration(String(values.ttl ?? '1h'));
   if (ttlMs === undefined || ttlMs < 1000) return fail('--ttl expects a duration such as 15m or 1h');
   try {
-    const token = await mintToken(secret, { sub, groups, ttlMs, publish: values.publish === true });
+    const token = await mintToken(secret, {
+      sub,
+      groups,
+      ttlMs,
+      publish: values.publish === true,
+      admin: values.admin === true,
+    });
     process.stdout.write(`${token}\n`);
   } catch (error) {
     fail((error as Error).message);

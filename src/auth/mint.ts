@@ -7,6 +7,8 @@ export interface TokenGrant {
   readonly groups?: readonly string[] | undefined;
   /** Adds `"herald": { "publish": true }`. */
   readonly publish?: boolean;
+  /** Adds `"herald": { "admin": true }` (the admin API and dashboard; implies publishing). */
+  readonly admin?: boolean;
   /** Lifetime in milliseconds. */
   readonly ttlMs: number;
 }
@@ -22,7 +24,10 @@ export async function mintToken(secret: string, grant: TokenGrant): Promise<stri
   const now = Math.floor(Date.now() / 1000);
   const claims: Record<string, unknown> = {};
   if (grant.groups !== undefined) claims.groups = [...grant.groups];
-  if (grant.publish === true) claims[HERALD_CLAIM] = { publish: true };
+  const permissions: Record<string, boolean> = {};
+  if (grant.publish === true) permissions.publish = true;
+  if (grant.admin === true) permissions.admin = true;
+  if (Object.keys(permissions).length > 0) claims[HERALD_CLAIM] = permissions;
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(grant.sub)

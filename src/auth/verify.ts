@@ -14,7 +14,7 @@ import { checkName } from '../protocol/grammar.js';
 /** Shortest HS256 secret accepted: RFC 7518 §3.2 asks for a key at least as long as the hash (256 bits). */
 export const MIN_SECRET_LENGTH = 32;
 
-/** Name of the private claim that carries Herald's permissions: `"herald": { "publish": true }`. */
+/** Name of the private claim that carries Herald's permissions: `"herald": { "publish": true, "admin": true }`. */
 export const HERALD_CLAIM = 'herald';
 
 /** Where tokens are verified: any of the three key sources, each with its pinned algorithms. */
@@ -41,6 +41,8 @@ export interface VerifiedToken {
   readonly groups: readonly string[] | undefined;
   /** Whether `herald.publish` is `true`. */
   readonly publish: boolean;
+  /** Whether `herald.admin` is `true`: the dashboard and admin API (and publishing). */
+  readonly admin: boolean;
   /** When the token stops being accepted (its `exp` plus the clock skew), in milliseconds since the epoch. */
   readonly expiresAt: number;
 }
@@ -161,12 +163,14 @@ export class TokenVerifier {
       groups = payload.groups as string[];
     }
     const herald = payload[HERALD_CLAIM];
-    const publish =
-      typeof herald === 'object' && herald !== null && (herald as Record<string, unknown>).publish === true;
+    const permissions =
+      typeof herald === 'object' && herald !== null ? (herald as Record<string, unknown>) : {};
+    const admin = permissions.admin === true;
     return {
       sub,
       groups,
-      publish,
+      publish: admin || permissions.publish === true,
+      admin,
       expiresAt: (payload.exp as number) * 1000 + this.options.clockSkewMs,
     };
   }

@@ -94,9 +94,17 @@ export class TokenIdentity implements IdentityProvider {
       throw new HeraldError(Problems.unauthorized, 'the admin API needs Authorization: Bearer <admin key>');
     }
     if (this.adminKey !== undefined && timingSafeEqual(digest(bearer), this.adminKey)) return;
-    // A valid publisher credential is known but not enough (403); anything else is not a credential (401).
+    if (bearer.includes('.')) {
+      const token = await this.verifier.verify(bearer);
+      if (token.admin) return;
+      throw new HeraldError(
+        Problems.forbidden,
+        'the token has no admin permission ("herald": {"admin": true})',
+      );
+    }
+    // A valid publisher key is known but not enough (403); anything else is not a credential (401).
     await this.publisher(request);
-    throw new HeraldError(Problems.forbidden, 'only the admin key opens the admin API');
+    throw new HeraldError(Problems.forbidden, 'only the admin key or an admin token opens the admin API');
   }
 }
 

@@ -5,12 +5,13 @@ import { TEST_KEYS } from './herald.js';
 /** A token for `sub` signed with the test secret: 1 hour unless `ttlMs` says otherwise. */
 export function tokenFor(
   sub: string,
-  options: { groups?: string[]; publish?: boolean; ttlMs?: number; secret?: string } = {},
+  options: { groups?: string[]; publish?: boolean; admin?: boolean; ttlMs?: number; secret?: string } = {},
 ): Promise<string> {
   return mintToken(options.secret ?? TEST_KEYS.jwtSecret, {
     sub,
     groups: options.groups,
     publish: options.publish,
+    admin: options.admin,
     ttlMs: options.ttlMs ?? 3_600_000,
   });
 }

@@ -35,6 +35,24 @@ describe('admin API in production mode', () => {
     }
   });
 
+  test('a token with the admin claim opens the admin API and may publish; a publish token may not', async () => {
+    const adminToken = await tokenFor('ops', { admin: true });
+    const stats = await request(`${node.url}/admin/api/stats`, { headers: bearer(adminToken) });
+    assert.equal(stats.status, 200);
+    const metrics = await fetch(`${node.url}/metrics`, { headers: bearer(adminToken) });
+    assert.equal(metrics.status, 200);
+    const published = await request(`${node.url}/messages`, {
+      method: 'POST',
+      body: { to: { all: true }, data: 'from an operator' },
+      headers: bearer(adminToken),
+    });
+    assert.equal(published.status, 202);
+    const publishToken = await tokenFor('backend', { publish: true });
+    const refused = await request(`${node.url}/admin/api/stats`, { headers: bearer(publishToken) });
+    assert.equal(refused.status, 403);
+    assert.match(refused.body.detail, /admin permission/);
+  });
+
   test('a user search lists each connection: node, since, transport, remote address', async () => {
     const token = await tokenFor('ada');
     const sub = await openSse(`${node.url}/events`, bearer(token));
