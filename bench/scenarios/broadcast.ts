@@ -6,7 +6,7 @@
  * - latency: publishes at a fixed rate; publish-to-receive p50/p99 over every delivery.
  */
 import { quantile } from '../lib/stats.js';
-import type { Figures, ScenarioContext } from './context.js';
+import { broadcastCommand, type Figures, type ScenarioContext } from './context.js';
 
 /** What the load generator's `stats` answers. */
 export interface GeneratorStats {
@@ -60,14 +60,8 @@ export async function broadcast(
   context: ScenarioContext,
   options: { messages: number; rate: number; seconds: number },
 ): Promise<Figures> {
-  const { kind, server, generator, subscribers } = context;
-  const publish = {
-    cmd: 'publish',
-    port: server.port,
-    style: kind.style,
-    pattern: 'all',
-    users: subscribers,
-  };
+  const { generator, subscribers } = context;
+  const publish = broadcastCommand(context);
   const { saturation, cpuMs, expected, latencies } = await measureBroadcast(
     generator,
     publish,

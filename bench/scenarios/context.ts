@@ -16,3 +16,9 @@ export const SOURCES = ['127.0.0.1', '127.0.0.2', '127.0.0.3', '127.0.0.4'];
 export type Figures = Record<string, number>;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The load generator's command that broadcasts to every subscriber of the server under test. */
+export function broadcastCommand(context: ScenarioContext): Record<string, unknown> {
+  const { kind, server, subscribers } = context;
+  return { cmd: 'publish', port: server.port, style: kind.style, pattern: 'all', users: subscribers };
+}

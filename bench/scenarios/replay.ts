@@ -5,18 +5,11 @@
  * leaves out the time spent waiting for the connect window. The log is full (history-size messages) by then, so a replay that scanned the log
  * would show here. Only servers with history and resume take part.
  */
-import type { Figures, ScenarioContext } from './context.js';
-import { SOURCES } from './context.js';
+import { broadcastCommand, type Figures, type ScenarioContext, SOURCES } from './context.js';
 
 export async function replay(context: ScenarioContext, options: { missed: number }): Promise<Figures> {
   const { kind, server, generator, subscribers } = context;
-  const publish = {
-    cmd: 'publish',
-    port: server.port,
-    style: kind.style,
-    pattern: 'all',
-    users: subscribers,
-  };
+  const publish = broadcastCommand(context);
   await generator.request({ cmd: 'expect', total: subscribers }, 'expecting');
   const seen = generator.done(30_000);
   const { lastBody } = await generator.request<{ lastBody: string }>(

@@ -30,15 +30,18 @@ const COMMAND_TIMEOUT_MS = 2000;
 const BLOCK_MS = 1000;
 const MAX_BACKOFF_MS = 2000;
 
-// Creates the epoch on first use (or after Redis lost its data), checks publisher ids, appends, trims.
-// KEYS: stream, epoch. ARGV: epoch candidate, maxlen, age ms, pid key prefix, count, then 5 per message (pid, topics, event, data, json).
-const APPEND = `
+// The stream's epoch (KEYS[2]), created from the candidate in ARGV[1] on first use or after Redis lost its data.
+const EPOCH = `
 local epoch = redis.call('GET', KEYS[2])
 if not epoch then
   epoch = ARGV[1]
   redis.call('SET', KEYS[2], epoch)
 end
-local n = tonumber(ARGV[5])
+`;
+
+// Creates the epoch on first use (or after Redis lost its data), checks publisher ids, appends, trims.
+// KEYS: stream, epoch. ARGV: epoch candidate, maxlen, age ms, pid key prefix, count, then 5 per message (pid, topics, event, data, json).
+const APPEND = `${EPOCH}local n = tonumber(ARGV[5])
 local seen = {}
 for i = 0, n - 1 do
   local pid = ARGV[6 + i * 5]
@@ -84,13 +87,7 @@ end
 `;
 
 // KEYS: stream, epoch. ARGV: epoch candidate. Returns {epoch, last id}.
-const HEAD = `${STREAM_STATE}
-local epoch = redis.call('GET', KEYS[2])
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('SET', KEYS[2], epoch)
-end
-local last = state(KEYS[1])
+const HEAD = `${STREAM_STATE}${EPOCH}local last = state(KEYS[1])
 return {epoch, last}
 `;
 
