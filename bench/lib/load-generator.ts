@@ -238,7 +238,7 @@ class Publisher {
   }
 
   close(): void {
-    this.socket.destroy();
+    if (!this.socket.destroyed) this.socket.resetAndDestroy();
   }
 
   private parse(): void {
@@ -313,6 +313,17 @@ async function publish(command: Publish): Promise<{ sent: number; ms: number; la
   return { sent, ms: now() - started, lastBody };
 }
 
+/**
+ * Drops every subscriber with a reset rather than a FIN. A FIN leaves each client socket in TIME_WAIT for
+ * a minute; tens of thousands of those make every later `bind()`/`connect()` of the next run search the
+ * port space inside the syscall, which froze this process for up to a second at a time and capped every
+ * server's connection rate at a few hundred per second (scenarios D and E, all servers alike).
+ */
+function dropAll(): void {
+  for (const socket of sockets) if (!socket.destroyed) socket.resetAndDestroy();
+  sockets = [];
+}
+
 process.on('message', async (command: Command) => {
   try {
     switch (command.cmd) {
@@ -322,8 +333,7 @@ process.on('message', async (command: Command) => {
         break;
       }
       case 'disconnect':
-        for (const socket of sockets) socket.destroy();
-        sockets = [];
+        dropAll();
         process.send?.({ event: 'disconnected' });
         break;
       case 'expect':
@@ -352,7 +362,7 @@ process.on('message', async (command: Command) => {
         break;
       }
       case 'close':
-        for (const socket of sockets) socket.destroy();
+        dropAll();
         process.exit(0);
     }
   } catch (error) {
