@@ -59,6 +59,7 @@ export class StreamGuard {
     // stream, and request logging is off), so an idle connection does not hold them for its lifetime.
     releaseFrameworkListeners(reply.raw);
     let unwatch: (() => void) | undefined;
+    let logClose: (() => void) | undefined;
     const sub = this.streams.open(request.raw, reply.raw, {
       ...stream,
       userId: subscriber.userId,
@@ -67,14 +68,16 @@ export class StreamGuard {
       onClose: () => {
         release();
         unwatch?.();
+        logClose?.();
       },
     });
     // One line per connection opened and closed, at debug level; never one per message. The child logger
     // (and the closure holding it) only exists when debug is on: an idle stream retains nothing for it.
+    // The close is the stream's own (its socket may no longer belong to the response, see `sse.ts`).
     if (request.log.level === 'debug' || request.log.level === 'trace') {
       const log = request.log.child({ connection: sub.id, user: sub.userId });
       log.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
-      reply.raw.once('close', () => log.debug({ durationMs: Date.now() - sub.openedAt }, 'stream closed'));
+      logClose = () => log.debug({ durationMs: Date.now() - sub.openedAt }, 'stream closed');
     }
     const gone = request.raw.socket.destroyed || reply.raw.destroyed;
     if (gone) release();
