@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { DisconnectReason } from '../core/disconnect.js';
 import type { Greeting } from '../core/hub.js';
-import type { Sink } from '../core/subscription.js';
+import type { Sink, Subscription } from '../core/subscription.js';
 import { encodeEventText, encodeRetry, HEARTBEAT, type SseEvent } from '../protocol/sse-frame.js';
 
 /** Options of the SSE transport. */
@@ -27,6 +27,12 @@ const HEADERS_HTTP2 = {
  */
 const HEADERS_HTTP1 = { ...HEADERS_HTTP2, connection: 'close' };
 
+/** Told once when a stream's connection closes. */
+export interface StreamCloseListener {
+  /** `subscription` is the sink's (null when the connection closed before it was set). */
+  streamClosed(subscription: Subscription | null, onClose: (() => void) | undefined): void;
+}
+
 /**
  * SSE over a Node `ServerResponse`: writes headers, frames and heartbeats, and reports the close.
  * One heartbeat timer serves every connection.
@@ -42,13 +48,17 @@ export class SseTransport {
     return this.open.size;
   }
 
-  /** Starts an SSE response and returns its sink; `onClose` runs once when the connection ends for any reason. */
+  /**
+   * Starts an SSE response and returns its sink. When the connection ends, for any reason, `listener` is
+   * told once, with the sink's `subscription` and `onClose` (one shared listener, no closure per stream).
+   */
   start(
     request: IncomingMessage,
     response: ServerResponse,
-    onClose: () => void,
+    listener: StreamCloseListener,
+    onClose?: () => void,
     headers?: Readonly<Record<string, string | number | readonly string[]>>,
-  ): Sink {
+  ): SseSink {
     const http2 = request.httpVersionMajor === 2;
     if (!http2) {
       // Removing both length headers is Node's documented way to a close-delimited body (no chunking).
@@ -62,7 +72,7 @@ export class SseTransport {
     socket.setNoDelay(true);
     // A peer that vanished without a FIN is found by TCP keepalive (and by the heartbeat's write error).
     socket.setKeepAlive(true, Math.max(1000, this.options.heartbeatMs));
-    const sink = new SseSink(response, http2 ? null : socket, this, onClose);
+    const sink = new SseSink(response, http2 ? null : socket, this, listener, onClose);
     this.open.add(sink);
     this.ensureHeartbeat();
     // One shared listener for every stream (no closure or `once` wrapper per connection): the sink is
@@ -235,6 +245,9 @@ function detachFromHttpServer(
   socket.parser = null;
   // Deleted once its stack has surely unwound (Node does the same with a parser it does not pool).
   setImmediate(closeParser, parser);
+  // A `drained()` still waiting on the response (a replay queued behind another response on a pipelined
+  // connection) would never hear from it again: let it go on; the next one waits on the socket.
+  if (response.listenerCount('drain') > 0) response.emit('drain');
   response.detachSocket(socket);
   coverCloseAll(server, transport);
   socket.setTimeout(0);
@@ -254,31 +267,33 @@ function detachFromHttpServer(
  * behind another on a pipelined connection has no socket yet and keeps writing through the response, as
  * does a stream whose socket cannot be detached (see `detachFromHttpServer`), and every HTTP/2 stream.
  */
-class SseSink implements Sink {
+export class SseSink implements Sink {
+  /** The subscription this sink writes for, set by its opener; handed to the close listener. */
+  subscription: Subscription | null = null;
   /** Until the socket is detached; then null, and the response is garbage. */
   private response: ServerResponse | null;
   /** Set once headers are out and the socket is this response's alone. */
   private direct: Socket | null = null;
-
-  private onClose: (() => void) | null;
+  private listener: StreamCloseListener | null;
 
   constructor(
     response: ServerResponse,
     private readonly socket: Socket | null,
     private readonly transport: SseTransport,
-    onClose: () => void,
+    listener: StreamCloseListener,
+    private readonly onClose: (() => void) | undefined,
   ) {
     this.response = response;
-    this.onClose = onClose;
+    this.listener = listener;
   }
 
-  /** The connection closed: runs the close callback once. */
+  /** The connection closed: tells the close listener, once. */
   closed(): void {
-    const onClose = this.onClose;
-    if (onClose === null) return;
-    this.onClose = null;
+    const listener = this.listener;
+    if (listener === null) return;
+    this.listener = null;
     this.transport.forget(this);
-    onClose();
+    listener.streamClosed(this.subscription, this.onClose);
   }
 
   write(chunk: Buffer): void {
@@ -322,11 +337,11 @@ class SseSink implements Sink {
     const response = this.response;
     if (response === null) {
       const socket = this.direct as Socket;
-      if (socket.destroyed || !socket.writable) return;
+      if (socket.destroyed) return;
       if (!reason.notify) socket.destroy();
-      else {
+      else if (socket.writable) {
         socket.write(disconnectFrame(reason));
-        // Ends with a FIN once the frame is out, then closes (as Node does after a `Connection: close` response).
+        // A FIN once the frame is out, then the close (as Node does after a `Connection: close` response).
         socket.destroySoon();
       }
       return;
@@ -342,7 +357,7 @@ class SseSink implements Sink {
     response.end(disconnectFrame(reason));
   }
 
-  /** Drops a detached connection at once (the drain's deadline); a stream still on its response is left to the server. */
+  /** Drops a detached connection at once (the drain's deadline); one still on its response is the server's. */
   destroyIfDetached(): void {
     if (this.response === null) this.direct?.destroy();
   }
