@@ -27,6 +27,20 @@ export class ConnectionLimits {
 
   /** Takes a slot for a stream, or throws 429 (per address, per user) or 503 (node full); returns its release. */
   acquire(ip: string, userId: string): () => void {
+    this.take(ip, userId);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.release(ip, userId);
+    };
+  }
+
+  /**
+   * Takes a slot, or throws like `acquire`; the caller must `release` it exactly once with the same
+   * arguments. For holders that keep their own once-only flag (a stream keeps no closure for it).
+   */
+  take(ip: string, userId: string): void {
     const { maxConnections, maxConnectionsPerIp, maxConnectionsPerUser, retryAfterSeconds } = this.options;
     const retryAfter = retryAfterSeconds;
     if (maxConnections > 0 && this.total >= maxConnections) {
@@ -55,14 +69,13 @@ export class ConnectionLimits {
     this.total++;
     this.byIp.set(ip, ipCount + 1);
     this.byUser.set(userId, userCount + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.total--;
-      decrement(this.byIp, ip);
-      decrement(this.byUser, userId);
-    };
+  }
+
+  /** Frees a slot taken by `take`. */
+  release(ip: string, userId: string): void {
+    this.total--;
+    decrement(this.byIp, ip);
+    decrement(this.byUser, userId);
   }
 }
 

@@ -45,7 +45,10 @@ export class StreamGuard {
     subscriber: Subscriber,
     stream: Omit<StreamRequest, 'userId' | 'groups'>,
   ): Subscription {
-    const release = this.limits.acquire(request.ip, subscriber.userId);
+    const limits = this.limits;
+    const ip = request.ip;
+    const userId = subscriber.userId;
+    limits.take(ip, userId);
     reply.hijack();
     // Headers set by hooks (CORS, request id) live on the reply; a hijacked response must carry them
     // itself. They go to `writeHead` with the stream's own rather than through `setHeader`, which would
@@ -58,26 +61,35 @@ export class StreamGuard {
     // logger until the response ends; a hijacked stream needs none of it (no onResponse hook applies to a
     // stream, and request logging is off), so an idle connection does not hold them for its lifetime.
     releaseFrameworkListeners(reply.raw);
+    // One closure per stream for everything its close undoes (the slot, the expiry watch, the log line).
+    let released = false;
     let unwatch: (() => void) | undefined;
+    let logClose: (() => void) | undefined;
+    const onClose = (): void => {
+      if (released) return;
+      released = true;
+      limits.release(ip, userId);
+      unwatch?.();
+      logClose?.();
+    };
     const sub = this.streams.open(request.raw, reply.raw, {
       ...stream,
-      userId: subscriber.userId,
+      userId,
       groups: subscriber.groups,
       headers,
-      onClose: () => {
-        release();
-        unwatch?.();
-      },
+      onClose,
     });
     // One line per connection opened and closed, at debug level; never one per message. The child logger
     // (and the closure holding it) only exists when debug is on: an idle stream retains nothing for it.
+    // The close is the stream's own (its socket may no longer belong to the response, see `sse.ts`).
     if (request.log.level === 'debug' || request.log.level === 'trace') {
       const log = request.log.child({ connection: sub.id, user: sub.userId });
       log.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
-      reply.raw.once('close', () => log.debug({ durationMs: Date.now() - sub.openedAt }, 'stream closed'));
+      const openedAt = sub.openedAt;
+      logClose = () => log.debug({ durationMs: Date.now() - openedAt }, 'stream closed');
     }
     const gone = request.raw.socket.destroyed || reply.raw.destroyed;
-    if (gone) release();
+    if (gone) onClose();
     else if (subscriber.expiresAt !== undefined && !sub.closed) {
       unwatch = this.expiry.add(sub, subscriber.expiresAt);
     }

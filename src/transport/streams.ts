@@ -3,7 +3,7 @@ import type { Hub } from '../core/hub.js';
 import { Subscription } from '../core/subscription.js';
 import { isPlausibleLastEventId } from '../protocol/grammar.js';
 import type { SseEvent } from '../protocol/sse-frame.js';
-import type { SseTransport } from './sse.js';
+import type { SseTransport, StreamCloseListener } from './sse.js';
 
 /** Who a stream is for, after authentication. */
 export interface StreamRequest {
@@ -22,8 +22,11 @@ export interface StreamRequest {
 /** A stand-in for an id no log can have issued (log ids start with a digit, publisher ids with a letter). */
 const UNUSABLE_ID = '-';
 
+/** Shared by every subscription without groups (most of them), instead of an empty array each. */
+const NO_GROUPS: readonly string[] = Object.freeze([]);
+
 /** Opens SSE streams onto the hub; shared by the native `/events` route and the protocol adapters. */
-export class StreamOpener {
+export class StreamOpener implements StreamCloseListener {
   private nextConnection = 0;
 
   constructor(
@@ -37,21 +40,13 @@ export class StreamOpener {
   /** Starts the stream on `response`; returns its subscription. */
   open(request: IncomingMessage, response: ServerResponse, stream: StreamRequest): Subscription {
     const connectionId = `${this.nodeId}.${(++this.nextConnection).toString(36)}`;
-    let subscription: Subscription | undefined;
-    const onClose = stream.onClose;
-    const sink = this.sse.start(
-      request,
-      response,
-      () => {
-        if (subscription !== undefined) this.hub.detach(subscription);
-        onClose?.();
-      },
-      stream.headers,
-    );
-    subscription = new Subscription(connectionId, stream.userId, stream.groups, sink, {
+    const sink = this.sse.start(request, response, this, stream.onClose, stream.headers);
+    const groups = stream.groups.length === 0 ? NO_GROUPS : stream.groups;
+    const subscription = new Subscription(connectionId, stream.userId, groups, sink, {
       transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
       remoteAddress: request.socket.remoteAddress ?? '',
     });
+    sink.subscription = subscription;
     if (request.socket.destroyed) this.hub.detach(subscription);
     const lastEventId =
       stream.lastEventId === undefined || isPlausibleLastEventId(stream.lastEventId)
@@ -60,6 +55,12 @@ export class StreamOpener {
     const greeting = this.sse.greeting(connectionId, stream.greetingEvents);
     if (!subscription.closed) this.hub.attach(subscription, lastEventId, greeting).catch(this.onError);
     return subscription;
+  }
+
+  /** A stream's connection closed: the hub forgets its subscription, then the stream's own callback runs. */
+  streamClosed(subscription: Subscription | null, onClose: (() => void) | undefined): void {
+    if (subscription !== null) this.hub.detach(subscription);
+    onClose?.();
   }
 }
 
