@@ -51,23 +51,37 @@ export function installFastPublish(
     closing = true;
     done();
   });
+  server.removeListener('request', fastify);
+  const parseJson = jsonParserOf(app);
+  server.on('request', fastPublish(fastify, deps, settings, { parseJson, closing: () => closing }));
+}
+
+/**
+ * Fastify's own JSON body parser as a plain function that returns the value or throws Fastify's error
+ * (`FST_ERR_CTP_EMPTY_JSON_BODY`, `FST_ERR_CTP_INVALID_JSON_BODY`), with the app's poisoning options.
+ */
+function jsonParserOf(app: FastifyInstance): (text: string) => unknown {
   const parser = app.getDefaultJsonParser(
     app.initialConfig.onProtoPoisoning ?? 'error',
     app.initialConfig.onConstructorPoisoning ?? 'error',
   );
-  const parseJson = (text: string): unknown => {
-    let parsed: unknown;
-    let failure: unknown;
-    // Fastify's parser answers synchronously through `done`; it reads nothing of the request.
-    void parser(undefined as never, text, (error, body) => {
-      failure = error;
-      parsed = body;
-    });
-    if (failure) throw failure;
-    return parsed;
+  // Fastify's parser answers synchronously through `done` and reads nothing of the request: one `done`
+  // serves every call.
+  let parsed: unknown;
+  let failure: Error | null = null;
+  const done = (error: Error | null, body?: unknown): void => {
+    failure = error;
+    parsed = body;
   };
-  server.removeListener('request', fastify);
-  server.on('request', fastPublish(fastify, deps, settings, { parseJson, closing: () => closing }));
+  return (text: string): unknown => {
+    void parser(undefined as never, text, done);
+    const error = failure as Error | null;
+    const body = parsed;
+    failure = null;
+    parsed = undefined;
+    if (error !== null) throw error;
+    return body;
+  };
 }
 
 /** The request listener: the plain publish here, everything else to `fallback` (Fastify). */

@@ -27,39 +27,78 @@ export function rawPost(
   return `POST ${path} HTTP/1.1\r\n${head.join('')}transfer-encoding: chunked\r\n\r\n${chunk}0\r\n\r\n`;
 }
 
+/** A client connection that writes raw bytes and parses the responses as they come, in order. */
+export interface RawConnection {
+  write(text: string): void;
+  /** Resolves with the first `count` responses, or all there are once the server closes the connection. */
+  responses(count: number): Promise<RawResponse[]>;
+  close(): void;
+}
+
+/** Opens a keep-alive connection to the server of `url`. */
+export function connectRaw(url: string): Promise<RawConnection> {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect({ host: hostname, port: Number(port) });
+  const received: RawResponse[] = [];
+  const waiters = new Set<() => void>();
+  let closed = false;
+  let pending = Buffer.alloc(0);
+  const notify = (): void => {
+    for (const waiter of [...waiters]) waiter();
+  };
+  socket.on('close', () => {
+    closed = true;
+    notify();
+  });
+  socket.on('data', (data: Buffer) => {
+    pending = Buffer.concat([pending, data]);
+    for (;;) {
+      const end = pending.indexOf('\r\n\r\n');
+      if (end === -1) break;
+      const [statusLine, ...lines] = pending.subarray(0, end).toString('latin1').split('\r\n');
+      const headers: Record<string, string> = {};
+      for (const line of lines) {
+        const colon = line.indexOf(':');
+        headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      const bodyEnd = end + 4 + Number(headers['content-length'] ?? 0);
+      if (pending.length < bodyEnd) break;
+      const body = pending.subarray(end + 4, bodyEnd).toString();
+      received.push({ status: Number(statusLine?.split(' ')[1]), headers, body });
+      pending = pending.subarray(bodyEnd);
+    }
+    notify();
+  });
+  const connection: RawConnection = {
+    write: (text) => socket.write(text),
+    responses: (count) =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (received.length < count && !closed) return;
+          waiters.delete(check);
+          resolve(received.slice(0, count));
+        };
+        waiters.add(check);
+        check();
+      }),
+    close: () => socket.destroy(),
+  };
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.once('connect', () => resolve(connection));
+  });
+}
+
 /**
  * Writes `requests` on one new keep-alive connection in a single write (pipelined) and resolves with the
  * responses in the order they arrived, once `requests.length` have, or the server closed the connection.
  */
-export function exchange(url: string, requests: readonly string[]): Promise<RawResponse[]> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host: hostname, port: Number(port) });
-    const responses: RawResponse[] = [];
-    let pending = Buffer.alloc(0);
-    socket.on('connect', () => socket.write(requests.join('')));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(responses));
-    socket.on('data', (data: Buffer) => {
-      pending = Buffer.concat([pending, data]);
-      for (;;) {
-        const end = pending.indexOf('\r\n\r\n');
-        if (end === -1) break;
-        const [statusLine, ...lines] = pending.subarray(0, end).toString('latin1').split('\r\n');
-        const headers: Record<string, string> = {};
-        for (const line of lines) {
-          const colon = line.indexOf(':');
-          headers[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
-        }
-        const bodyEnd = end + 4 + Number(headers['content-length'] ?? 0);
-        if (pending.length < bodyEnd) break;
-        const body = pending.subarray(end + 4, bodyEnd).toString();
-        responses.push({ status: Number(statusLine?.split(' ')[1]), headers, body });
-        pending = pending.subarray(bodyEnd);
-      }
-      if (responses.length >= requests.length) socket.destroy();
-    });
-  });
+export async function exchange(url: string, requests: readonly string[]): Promise<RawResponse[]> {
+  const connection = await connectRaw(url);
+  connection.write(requests.join(''));
+  const responses = await connection.responses(requests.length);
+  connection.close();
+  return responses;
 }
 
 /** Sends one request on its own connection. */

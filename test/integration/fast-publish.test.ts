@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import type { Config } from '../../src/config.js';
 import { PublishGate } from '../../src/ops/publish-gate.js';
-import { bearer, signClaims, tokenFor } from '../helpers/auth.js';
+import { bearer, signClaims, tokenFor, until } from '../helpers/auth.js';
 import { startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
 import {
+  connectRaw,
   countFastifyHandlers,
   exchange,
   exchangeOne,
@@ -278,6 +280,36 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
       assertSameAnswer(answers, 503);
       assert.equal(JSON.parse(answers.fast.body).type, 'https://herald.dev/problems/draining');
     } finally {
+      await node.close();
+    }
+  });
+
+  test("once shutdown starts, a request on a kept-alive connection gets Fastify's 503, as before", async () => {
+    const node = await startHerald();
+    const connection = await connectRaw(node.url);
+    try {
+      // A publish under way keeps the connection busy, so closing the server does not drop it.
+      const first = rawPost('/messages', MESSAGE);
+      const split = first.length - 5;
+      const arrived = once(node.herald.app.server, 'request');
+      connection.write(first.slice(0, split));
+      await arrived;
+      const closed = node.close();
+      await until(() => !node.herald.app.server.listening);
+      connection.write(first.slice(split) + rawPost('/messages', MESSAGE));
+      const [accepted, refused] = await connection.responses(2);
+      assert.equal(accepted?.status, 503, 'the publish under way meets the drained log');
+      assert.equal(JSON.parse(accepted?.body ?? '').type, 'https://herald.dev/problems/draining');
+      assert.equal(refused?.status, 503);
+      assert.deepEqual(JSON.parse(refused?.body ?? ''), {
+        error: 'Service Unavailable',
+        message: 'Service Unavailable',
+        statusCode: 503,
+      });
+      assert.equal(refused?.headers.connection, 'close');
+      await closed;
+    } finally {
+      connection.close();
       await node.close();
     }
   });
