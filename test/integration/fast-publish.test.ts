@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { exportJWK, SignJWT } from 'jose';
 import type { Config } from '../../src/config.js';
 import { PublishGate } from '../../src/ops/publish-gate.js';
 import { bearer, signClaims, tokenFor, until } from '../helpers/auth.js';
@@ -311,6 +315,48 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
     } finally {
       connection.close();
       await node.close();
+    }
+  });
+
+  test('a publisher that hangs up while its publish is under way leaves the node serving, on both paths', async () => {
+    // A JWKS endpoint that answers only when told; each token names a new key id, so each publish waits.
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = await exportJWK(publicKey);
+    const kids: string[] = [];
+    const fetches: ((keys: string) => void)[] = [];
+    const jwks = http.createServer((_request, response) => fetches.push((keys) => response.end(keys)));
+    jwks.listen(0, '127.0.0.1');
+    await once(jwks, 'listening');
+    const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/`;
+    const node = await startSecureHerald({ jwtSecret: undefined, jwksUrl, jwksCooldownMs: 0 });
+    try {
+      for (const chunked of [false, true]) {
+        const kid = `hung-up-${kids.length}`;
+        kids.push(kid);
+        const token = await new SignJWT({ herald: { publish: true } })
+          .setProtectedHeader({ alg: 'ES256', kid })
+          .setSubject('svc')
+          .setExpirationTime('1h')
+          .sign(privateKey);
+        const accepted = once(node.herald.app.server, 'connection');
+        const connection = await connectRaw(node.url);
+        const [socket] = (await accepted) as [Socket];
+        const headers = { ...bearer(token), 'x-request-id': kid };
+        connection.write(rawPost('/messages', MESSAGE, { headers, chunked }));
+        await until(() => fetches.length > 0);
+        connection.close();
+        await once(socket, 'close');
+        const published = node.herald.metrics.publishedCount;
+        fetches.shift()?.(JSON.stringify({ keys: kids.map((id) => ({ ...jwk, kid: id, alg: 'ES256' })) }));
+        await until(() => node.herald.metrics.publishedCount > published);
+        const next = rawPost('/messages', MESSAGE, { headers: bearer(TEST_KEYS.publishKey) });
+        assert.equal((await exchangeOne(node.url, next)).status, 202, 'the node still publishes');
+      }
+      const lines = kids.map((kid) => node.logs.filter((line) => line.reqId === kid).length);
+      assert.deepEqual(lines, [0, 0], 'an answer nobody waits for is not a rejection');
+    } finally {
+      await node.close();
+      jwks.close();
     }
   });
 
