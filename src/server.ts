@@ -222,13 +222,9 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       maxUrlLength: config.maxUrlLength,
       tls: readTls(config),
       h2c: config.h2c,
+      onAuthFailure: (status) => metrics.authFailure(status),
     },
   );
-  // Synchronous: an async hook would cost a promise and a microtask on every response.
-  app.addHook('onResponse', (_request, reply, done) => {
-    if (reply.statusCode === 401 || reply.statusCode === 403) metrics.authFailure(reply.statusCode);
-    done();
-  });
   const connections = trackConnections(app.server);
   metricsRoutes(app, metrics, identity);
   adminRoutes(app, { hub, log: messageLog, presence, control, identity, stats, feed, nodeId });

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import fastifyCors from '@fastify/cors';
+import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, {
   type FastifyBaseLogger,
@@ -12,11 +12,13 @@ import { HeraldError, Problems } from '../errors.js';
 import { clientBundleRoutes } from './client-bundle.js';
 import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
+import { installFastPublish } from './fast-publish.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { messageRoutes } from './messages.js';
 import { pollRoutes } from './poll.js';
 import { presenceRoutes } from './presence.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
+import { requestIdOf } from './request-id.js';
 
 /** Options of the HTTP front door. */
 export interface AppOptions {
@@ -40,6 +42,8 @@ export interface AppOptions {
   readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer } | undefined;
   /** Serve cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1. */
   readonly h2c?: boolean;
+  /** Called with the status of every 401 and 403 answered (the metrics count them). */
+  readonly onAuthFailure?: (status: 401 | 403) => void;
 }
 
 /** The bundled demo page, served at `/` unless `--web-root` names another directory. */
@@ -55,8 +59,9 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     // User ids of up to 128 characters appear in paths, percent-encoded.
     routerOptions: { maxParamLength: 512 },
     return503OnClosing: true,
-    // A request id from the proxy in front (else Fastify's own) ties log lines to one request.
-    requestIdHeader: 'x-request-id',
+    // A request id from the proxy in front (else our own) ties log lines to one request.
+    requestIdHeader: false,
+    genReqId: requestIdOf,
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy as boolean }),
     ...serverKind(options),
     clientErrorHandler: (error, socket) => {
@@ -92,14 +97,25 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     }
     done();
   });
-  if (options.cors !== undefined && options.cors !== false) {
-    await app.register(fastifyCors, {
-      // An allowlist, never a wildcard, so credentials (the herald_token cookie) may cross origins safely.
-      origin: options.cors === true ? true : [...options.cors],
-      credentials: true,
-      methods: ['GET', 'POST', 'DELETE'],
-      exposedHeaders: ['Retry-After'],
-      maxAge: 600,
+  const onAuthFailure = options.onAuthFailure;
+  if (onAuthFailure !== undefined) {
+    // Synchronous: an async hook would cost a promise and a microtask on every response.
+    app.addHook('onResponse', (_request, reply, done) => {
+      if (reply.statusCode === 401 || reply.statusCode === 403) onAuthFailure(reply.statusCode);
+      done();
+    });
+  }
+  const cors = corsOf(options.cors);
+  if (cors !== undefined) await app.register(fastifyCors, cors);
+  // Plain HTTP/1.1 only: TLS (HTTP/2 by ALPN) and h2c servers are not `node:http` servers.
+  if (options.tls === undefined && options.h2c !== true) {
+    installFastPublish(app, deps, {
+      logger: options.logger,
+      bodyLimitBytes: options.bodyLimitBytes,
+      maxUrlLength,
+      trustProxy: options.trustProxy !== undefined && options.trustProxy !== false,
+      headers: corsHeadersWithoutOrigin(cors),
+      onAuthFailure,
     });
   }
   await app.register(fastifyStatic, {
@@ -116,6 +132,37 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
   presenceRoutes(app, deps);
   for (const adapter of options.adapters) adapter(app, deps);
   return app;
+}
+
+/** The CORS plugin's options: `true` allows every origin (development mode), a list allows those. */
+function corsOf(cors: AppOptions['cors']): FastifyCorsOptions | undefined {
+  if (cors === undefined || cors === false) return undefined;
+  return {
+    // An allowlist, never a wildcard, so credentials (the herald_token cookie) may cross origins safely.
+    origin: cors === true ? true : [...cors],
+    credentials: true,
+    methods: ['GET', 'POST', 'DELETE'],
+    exposedHeaders: ['Retry-After'],
+    maxAge: 600,
+  };
+}
+
+/**
+ * What the CORS plugin adds to a response when the request has no `Origin` (the only requests the fast
+ * path takes): `Vary` for caches, no allowed origin (unless the list holds `*`), the credentials and exposed
+ * headers flags. `test/integration/fast-publish.test.ts` compares both paths' headers, so a drift shows.
+ */
+function corsHeadersWithoutOrigin(cors: FastifyCorsOptions | undefined): Record<string, string> {
+  if (cors === undefined) return {};
+  const origin = cors.origin;
+  return {
+    vary: 'Origin',
+    ...(Array.isArray(origin) && origin.includes('*') ? { 'access-control-allow-origin': '*' } : {}),
+    ...(cors.credentials === true ? { 'access-control-allow-credentials': 'true' } : {}),
+    ...(Array.isArray(cors.exposedHeaders)
+      ? { 'access-control-expose-headers': cors.exposedHeaders.join(', ') }
+      : {}),
+  };
 }
 
 /**

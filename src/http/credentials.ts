@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { CallerRequest } from './identity.js';
 
 /** Name of the cookie that carries a subscriber token (for `EventSource`, which cannot set headers). */
 export const TOKEN_COOKIE = 'herald_token';
@@ -7,7 +7,7 @@ export const TOKEN_COOKIE = 'herald_token';
 export type CredentialSource = 'header' | 'cookie' | 'query';
 
 /** The `Authorization: Bearer` credential, if any. */
-export function bearerOf(request: FastifyRequest): string | undefined {
+export function bearerOf(request: CallerRequest): string | undefined {
   const header = request.headers.authorization;
   if (typeof header !== 'string') return undefined;
   const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
@@ -15,7 +15,7 @@ export function bearerOf(request: FastifyRequest): string | undefined {
 }
 
 /** The value of one cookie, parsed from the `Cookie` header (RFC 6265 §5.4); no dependency needed. */
-export function cookieOf(request: FastifyRequest, name: string): string | undefined {
+export function cookieOf(request: CallerRequest, name: string): string | undefined {
   const header = request.headers.cookie;
   if (typeof header !== 'string') return undefined;
   for (const pair of header.split(';')) {
@@ -34,7 +34,7 @@ export function cookieOf(request: FastifyRequest, name: string): string | undefi
 
 /** A subscriber's token: `Authorization: Bearer`, else the `herald_token` cookie, else `?token=`. */
 export function subscriberTokenOf(
-  request: FastifyRequest,
+  request: CallerRequest,
 ): { token: string; source: CredentialSource } | undefined {
   const bearer = bearerOf(request);
   if (bearer !== undefined) return { token: bearer, source: 'header' };

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
 import { HeraldError, Problems } from '../errors.js';
 import { checkName } from '../protocol/grammar.js';
 import { queryList, queryOne } from './query.js';
@@ -24,21 +24,33 @@ export interface SubscribeRequest {
 }
 
 /**
+ * What identity providers read of a request. `FastifyRequest` satisfies it, and so does the plain object
+ * the `POST /messages` fast path builds (`fast-publish.ts`), which has no Fastify request.
+ */
+export interface CallerRequest {
+  readonly headers: IncomingHttpHeaders;
+  /** The parsed query string: names to a string, or an array when repeated. */
+  readonly query: unknown;
+  /** The client address (after `trustProxy`). */
+  readonly ip: string;
+}
+
+/**
  * The identity seam: every route asks it who the caller is and whether it may act.
  * Implementations: development (`?user=`), JWT.
  */
 export interface IdentityProvider {
   /** Resolves a subscriber or throws a `HeraldError` (400, 401, 403). */
-  subscriber(request: FastifyRequest, wanted: SubscribeRequest): Promise<Subscriber>;
+  subscriber(request: CallerRequest, wanted: SubscribeRequest): Promise<Subscriber>;
   /** Resolves when the caller may publish, read presence and close connections; throws otherwise. */
-  publisher(request: FastifyRequest): Promise<Publisher>;
+  publisher(request: CallerRequest): Promise<Publisher>;
   /** Resolves when the caller may use the admin API and dashboard; throws otherwise. */
-  admin(request: FastifyRequest): Promise<void>;
+  admin(request: CallerRequest): Promise<void>;
 }
 
 /** Development mode: the user id and groups are whatever the client says. Never in production. */
 export class DevIdentity implements IdentityProvider {
-  async subscriber(_request: FastifyRequest, wanted: SubscribeRequest): Promise<Subscriber> {
+  async subscriber(_request: CallerRequest, wanted: SubscribeRequest): Promise<Subscriber> {
     if (wanted.userId === undefined) {
       throw new HeraldError(
         Problems.invalidRequest,
@@ -59,18 +71,18 @@ export class DevIdentity implements IdentityProvider {
     return { userId: wanted.userId, groups: [...new Set(wanted.groups)] };
   }
 
-  async publisher(request: FastifyRequest): Promise<Publisher> {
+  async publisher(request: CallerRequest): Promise<Publisher> {
     return { id: `ip:${request.ip}` };
   }
 
-  async admin(_request: FastifyRequest): Promise<void> {}
+  async admin(_request: CallerRequest): Promise<void> {}
 }
 
 /**
  * The subscriber of a native stream or poll: `?user=` and repeated `?group=` say what the client asks for,
  * the identity provider decides what it gets.
  */
-export function subscriberOf(identity: IdentityProvider, request: FastifyRequest): Promise<Subscriber> {
+export function subscriberOf(identity: IdentityProvider, request: CallerRequest): Promise<Subscriber> {
   const query = request.query as Record<string, unknown>;
   return identity.subscriber(request, { userId: queryOne(query.user), groups: queryList(query.group) });
 }

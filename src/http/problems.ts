@@ -1,9 +1,11 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyError, FastifyInstance } from 'fastify';
 import { DuplicateIdError, LogUnavailableError } from '../core/ports.js';
 import { HeraldError, Problems, type ProblemType, problemBody } from '../errors.js';
 import { redactToken } from './credentials.js';
 
 const PROBLEM_JSON = 'application/problem+json';
+/** What Fastify makes of `PROBLEM_JSON` on the wire; set in full so both paths send the same header. */
+const PROBLEM_JSON_UTF8 = `${PROBLEM_JSON}; charset=utf-8`;
 
 interface Classified {
   readonly type: ProblemType;
@@ -45,22 +47,45 @@ function classify(error: unknown): Classified {
   return { type: Problems.internal, detail: 'an unexpected error occurred; it has been logged', extra: {} };
 }
 
+/** What a failed request is answered with: its status, headers, and the serialized problem body. */
+export interface ProblemAnswer {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string;
+}
+
+/** What the log line and `instance` of a failed request need to know about it. */
+export interface FailedRequest {
+  readonly url: string;
+  readonly ip: string;
+  /** The request's logger (with its `reqId`). */
+  readonly log: FastifyBaseLogger;
+}
+
+/**
+ * Classifies an error, logs it once and builds the answer: the single place problems are made, used by
+ * Fastify's error handler and by the `POST /messages` fast path, so both answer and log alike.
+ */
+export function problemAnswer(error: unknown, request: FailedRequest): ProblemAnswer {
+  const { type, detail, extra } = classify(error);
+  // A ?token= credential must not reach the logs, nor be echoed back in `instance`.
+  const url = redactToken(request.url);
+  if (type.status >= 500 && type !== Problems.authUnavailable)
+    request.log.error({ err: error, problem: type.code, url }, 'request failed');
+  else request.log.info({ problem: type.code, detail, url, ip: request.ip }, 'request rejected');
+  const headers: Record<string, string> = {};
+  const retryAfter = extra.retryAfter;
+  if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
+  if (type.status === 401) headers['www-authenticate'] = 'Bearer realm="herald"';
+  headers['content-type'] = PROBLEM_JSON_UTF8;
+  return { status: type.status, headers, body: JSON.stringify(problemBody(type, detail, url, extra)) };
+}
+
 /** Answers every error and unknown route with an RFC 9457 problem body, logged once. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const { type, detail, extra } = classify(error);
-    // A ?token= credential must not reach the logs, nor be echoed back in `instance`.
-    const url = redactToken(request.url);
-    if (type.status >= 500 && type !== Problems.authUnavailable)
-      request.log.error({ err: error, problem: type.code, url }, 'request failed');
-    else request.log.info({ problem: type.code, detail, url, ip: request.ip }, 'request rejected');
-    const retryAfter = extra.retryAfter;
-    if (typeof retryAfter === 'number') reply.header('retry-after', String(retryAfter));
-    if (type.status === 401) reply.header('www-authenticate', 'Bearer realm="herald"');
-    reply
-      .code(type.status)
-      .type(PROBLEM_JSON)
-      .send(problemBody(type, detail, url, extra));
+    const answer = problemAnswer(error, request);
+    reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {
     const detail = `no route ${request.method} ${request.url.split('?')[0]}`;

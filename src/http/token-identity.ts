@@ -1,10 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
 import type { TokenVerifier } from '../auth/verify.js';
 import { HeraldError, Problems } from '../errors.js';
 import { checkName } from '../protocol/grammar.js';
 import { bearerOf, subscriberTokenOf } from './credentials.js';
-import type { IdentityProvider, Publisher, SubscribeRequest, Subscriber } from './identity.js';
+import type { CallerRequest, IdentityProvider, Publisher, SubscribeRequest, Subscriber } from './identity.js';
 
 /** The static keys a server may accept besides tokens. */
 export interface StaticKeys {
@@ -29,7 +28,7 @@ export class TokenIdentity implements IdentityProvider {
     this.adminKey = keys.adminKey === undefined ? undefined : digest(keys.adminKey);
   }
 
-  async subscriber(request: FastifyRequest, wanted: SubscribeRequest): Promise<Subscriber> {
+  async subscriber(request: CallerRequest, wanted: SubscribeRequest): Promise<Subscriber> {
     const found = subscriberTokenOf(request);
     if (found === undefined) {
       throw new HeraldError(
@@ -65,7 +64,7 @@ export class TokenIdentity implements IdentityProvider {
     return { userId: token.sub, groups, expiresAt: token.expiresAt };
   }
 
-  async publisher(request: FastifyRequest): Promise<Publisher> {
+  async publisher(request: CallerRequest): Promise<Publisher> {
     const bearer = bearerOf(request);
     if (bearer === undefined) {
       throw new HeraldError(
@@ -88,7 +87,7 @@ export class TokenIdentity implements IdentityProvider {
     return { id: `token:${token.sub}` };
   }
 
-  async admin(request: FastifyRequest): Promise<void> {
+  async admin(request: CallerRequest): Promise<void> {
     const bearer = bearerOf(request);
     if (bearer === undefined) {
       throw new HeraldError(Problems.unauthorized, 'the admin API needs Authorization: Bearer <admin key>');
