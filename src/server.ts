@@ -293,6 +293,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       if (!(await settlesBy(stopped, deadline))) {
         log.warn('drain timeout passed; closing the remaining connections');
         connections.closeAll();
+        sse.destroyDetached();
         await stopped;
       }
     } finally {

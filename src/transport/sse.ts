@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { DisconnectReason } from '../core/disconnect.js';
@@ -84,7 +84,10 @@ export class SseTransport {
     return sink;
   }
 
-  /** Destroys every stream detached from its HTTP server (see `coverCloseAll`). */
+  /**
+   * Destroys every stream detached from its HTTP server: those are no longer in the server's connection
+   * list, so the drain's `closeAllConnections` does not reach them and calls this beside it.
+   */
   destroyDetached(): void {
     for (const sink of this.open) sink.destroyIfDetached();
   }
@@ -182,29 +185,6 @@ function closeParser(parser: HttpParser): void {
   parser.close();
 }
 
-/** The transports whose detached sockets a server's `closeAllConnections` also closes. */
-const DETACHED_BY = Symbol('herald.detachedBy');
-type CoveredServer = Server & { [DETACHED_BY]?: Set<SseTransport> };
-
-/**
- * A detached socket is no longer in the server's connection list, so `closeAllConnections` (the drain's
- * last resort, `server.ts`) would not reach it; this makes it close them too, once per server.
- */
-function coverCloseAll(server: CoveredServer, transport: SseTransport): void {
-  let transports = server[DETACHED_BY];
-  if (transports === undefined) {
-    const owners = new Set<SseTransport>();
-    transports = owners;
-    server[DETACHED_BY] = owners;
-    const closeAll = server.closeAllConnections;
-    server.closeAllConnections = function closeAllConnections(this: Server): void {
-      closeAll.call(this);
-      for (const owner of owners) owner.destroyDetached();
-    };
-  }
-  transports.add(transport);
-}
-
 /**
  * Hands an HTTP/1.1 socket whose stream has started from Node's HTTP server to the stream alone, as
  * Node does itself for an `upgrade` (lib/_http_server.js, `onParserExecuteCommon`): the server's
@@ -216,16 +196,13 @@ function coverCloseAll(server: CoveredServer, transport: SseTransport): void {
  * every one is checked first, and when anything differs (another Node version, another request already
  * parsed behind this one, a body still coming) nothing is changed and the stream stays on the response.
  */
-function detachFromHttpServer(
-  response: ServerResponse,
-  socket: HttpSocket,
-  transport: SseTransport,
-): boolean {
+function detachFromHttpServer(response: ServerResponse, socket: HttpSocket): boolean {
   const parser = socket.parser;
-  const server = socket.server as CoveredServer | undefined;
   const request = response.req;
   if (!isParser(parser) || parser.incoming !== request || !request.complete) return false;
-  if (typeof server?.closeAllConnections !== 'function' || socket.destroyed || !socket.writable) return false;
+  // Plain `node:http` servers only: HTTP/1.1 over TLS is served by the HTTP/2 server (`allowHTTP1`),
+  // which keeps no connection list for the drain to close, so those streams stay on their response.
+  if (!(socket.server instanceof HttpServer) || socket.destroyed || !socket.writable) return false;
   const found: [string, (...args: unknown[]) => void][] = [];
   for (const [event, name] of SERVER_LISTENERS) {
     const listener = socket.listeners(event).find((f) => (f as { name?: string }).name === name);
@@ -249,7 +226,6 @@ function detachFromHttpServer(
   // connection) would never hear from it again: let it go on; the next one waits on the socket.
   if (response.listenerCount('drain') > 0) response.emit('drain');
   response.detachSocket(socket);
-  coverCloseAll(server, transport);
   socket.setTimeout(0);
   socket.on('error', ignoreError);
   socket.on('close', onDetachedClose);
@@ -308,7 +284,7 @@ export class SseSink implements Sink {
     const socket = this.socket;
     if (socket === null || response.socket !== socket) return;
     this.direct = socket;
-    if (detachFromHttpServer(response, socket, this.transport)) {
+    if (detachFromHttpServer(response, socket)) {
       this.response = null;
       (socket as SinkHolder)[SINK] = this;
       (response as SinkHolder)[SINK] = undefined;
