@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
 import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
 import { type Audience, addressedTo } from '../protocol/topics.js';
+import { Database, type Statement } from './sqlite-driver.js';
 
 /** Options of the SQLite log. */
 export interface SqliteLogOptions {
@@ -50,7 +50,7 @@ interface PendingAppend {
  */
 export class SqliteLog implements Log {
   readonly epoch: string;
-  private readonly db: Database.Database;
+  private readonly db: Database;
   private readonly now: () => number;
   private readonly pruneBatch: number;
   private headSeq: number;
@@ -62,11 +62,11 @@ export class SqliteLog implements Log {
   private closed = false;
   private readonly pruneTimer: NodeJS.Timeout;
   private pruning: Promise<number> | null = null;
-  private readonly insert: Database.Statement<[string | null, string, string | null, string, number, number]>;
-  private readonly seqOfPid: Database.Statement<[string], number>;
-  private readonly page: Database.Statement<[number, number], Row>;
-  private readonly oldestRows: Database.Statement<[number, number], { seq: number; ts: number }>;
-  private readonly deleteRange: Database.Statement<[number, number]>;
+  private readonly insert: Statement<[string | null, string, string | null, string, number, number]>;
+  private readonly seqOfPid: Statement<[string], number>;
+  private readonly page: Statement<[number, number], Row>;
+  private readonly oldestRows: Statement<[number, number], { seq: number; ts: number }>;
+  private readonly deleteRange: Statement<[number, number]>;
 
   constructor(private readonly options: SqliteLogOptions) {
     if (options.historySize < 1) throw new RangeError('historySize must be at least 1');
@@ -308,8 +308,8 @@ export class SqliteLog implements Log {
 }
 
 /** Opens (creating when needed) the database, takes its exclusive lock and returns it ready for use. */
-function openDatabase(path: string): Database.Database {
-  let db: Database.Database | undefined;
+function openDatabase(path: string): Database {
+  let db: Database | undefined;
   try {
     db = new Database(path, { timeout: 1000 });
     // Exclusive before WAL: the lock is held for the life of the process and the WAL index stays in memory.
