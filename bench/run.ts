@@ -7,6 +7,8 @@
  * - `BENCH_SUBSCRIBERS` (default 10000, at most 10000 per process).
  * - `BENCH_ONLY`: comma-separated server names and/or scenario letters, e.g. `herald,nchan,B,C`.
  * - `BENCH_MESSAGES` (default 50): broadcasts in the saturation phase of B and F.
+ * - `BENCH_PROFILE=<dir>`: a V8 CPU profile and the standard output of each Herald node, in `<dir>`.
+ * - `BENCH_NODE_FLAGS`: extra Node flags for the Herald nodes, e.g. `--trace-gc`.
  */
 import { loadavg } from 'node:os';
 import { startLoadGenerator } from './lib/processes.js';

@@ -1,6 +1,7 @@
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 /** The project root (bench files run from dist/bench/...). */
 export const ROOT = new URL('../../../', import.meta.url).pathname;
@@ -40,11 +41,12 @@ export async function startHeraldProcess(
     '4MiB',
     ...extraArgs,
   ];
-  // BENCH_PROFILE=<dir>: each node writes a V8 CPU profile there when it stops (see bench/profile-top.ts).
-  const profile = process.env.BENCH_PROFILE
-    ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_PROFILE]
-    : [];
-  const [command, argv] = pinned(core, process.execPath, [...profile, ...args]);
+  // BENCH_PROFILE=<dir>: each node writes a V8 CPU profile there when it stops (see bench/profile-top.ts),
+  // and its standard output (where BENCH_NODE_FLAGS such as `--trace-gc` print) to `herald-<pid>.log`.
+  const profileDir = process.env.BENCH_PROFILE;
+  const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+  const [command, argv] = pinned(core, process.execPath, [...nodeFlags, ...profile, ...args]);
   const child = spawn(command, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -55,7 +57,10 @@ export async function startHeraldProcess(
     });
     child.once('exit', (code) => reject(new Error(`herald exited (${code}): ${out}`)));
   });
-  child.stdout?.resume();
+  if (profileDir) {
+    mkdirSync(profileDir, { recursive: true });
+    child.stdout?.pipe(createWriteStream(join(profileDir, `herald-${child.pid}.log`)));
+  } else child.stdout?.resume();
   return {
     url,
     port: Number(new URL(url).port),
