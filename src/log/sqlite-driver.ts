@@ -8,8 +8,27 @@ import type BetterSqlite3 from 'better-sqlite3';
  * collected after its environment is gone, at exit or during teardown; 13.x is built on node-addon-api.
  * Both have the same API, so the log sees one type.
  */
-const major = Number(process.versions.node.split('.')[0]);
-export const driverPackage = major >= 22 ? 'better-sqlite3-13' : 'better-sqlite3';
-export const Database = createRequire(import.meta.url)(driverPackage) as typeof BetterSqlite3;
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+export const driverPackage = nodeMajor >= 22 ? 'better-sqlite3-13' : 'better-sqlite3';
+
 export type Database = BetterSqlite3.Database;
 export type Statement<P extends unknown[] = unknown[], R = unknown> = BetterSqlite3.Statement<P, R>;
+
+let driver: typeof BetterSqlite3 | undefined;
+
+/**
+ * Loads the driver on first use: a node on the memory or Redis log never loads native SQLite code, and
+ * one whose driver failed to install (both are optional dependencies) says so when `--log sqlite:` asks.
+ */
+export function sqliteDriver(): typeof BetterSqlite3 {
+  if (driver === undefined) {
+    try {
+      driver = createRequire(import.meta.url)(driverPackage) as typeof BetterSqlite3;
+    } catch (error) {
+      throw new Error(
+        `the SQLite driver ${driverPackage} (for Node ${nodeMajor}) is not installed: ${(error as Error).message}`,
+      );
+    }
+  }
+  return driver;
+}

@@ -1,7 +1,7 @@
 import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
 import { type Audience, addressedTo } from '../protocol/topics.js';
-import { Database, type Statement } from './sqlite-driver.js';
+import { type Database, type Statement, sqliteDriver } from './sqlite-driver.js';
 
 /** Options of the SQLite log. */
 export interface SqliteLogOptions {
@@ -311,7 +311,8 @@ export class SqliteLog implements Log {
 function openDatabase(path: string): Database {
   let db: Database | undefined;
   try {
-    db = new Database(path, { timeout: 1000 });
+    const Driver = sqliteDriver();
+    db = new Driver(path, { timeout: 1000 });
     // Exclusive before WAL: the lock is held for the life of the process and the WAL index stays in memory.
     db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { Database, driverPackage } from '../../src/log/sqlite-driver.js';
+import { driverPackage, sqliteDriver } from '../../src/log/sqlite-driver.js';
 
 const require = createRequire(import.meta.url);
 const nodeMajor = Number(process.versions.node.split('.')[0]);
@@ -10,7 +10,8 @@ describe('SQLite driver', () => {
   it('loads the better-sqlite3 line this Node runs: 12.x on Node 20, 13.x from Node 22', () => {
     const { version } = require(`${driverPackage}/package.json`) as { version: string };
     assert.equal(version.split('.')[0], nodeMajor >= 22 ? '13' : '12');
-    const db = new Database(':memory:');
+    const Driver = sqliteDriver();
+    const db = new Driver(':memory:');
     assert.equal(db.prepare('SELECT 1 + 1').pluck().get(), 2);
     db.close();
   });
