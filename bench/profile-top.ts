@@ -53,8 +53,9 @@ for (let i = 0; i < profile.samples.length; i++) {
 }
 const start = samples[0]?.at ?? 0;
 
-if (values.timeline !== undefined) {
-  const windowUs = Number(values.timeline) * 1000;
+/** The busy share per window of `windowMs`, to find a phase (a scenario) in the profile. */
+function printTimeline(windowMs: number): void {
+  const windowUs = windowMs * 1000;
   const windows: { busy: number; total: number }[] = [];
   for (const { id, at } of samples) {
     const slot = Math.floor((at - start) / windowUs);
@@ -69,34 +70,41 @@ if (values.timeline !== undefined) {
       `${((slot * windowUs) / 1e6).toFixed(2).padStart(7)} s  ${percent.toFixed(0).padStart(3)}% busy`,
     );
   }
-  process.exit(0);
 }
 
-const from = values.from === undefined ? Number.NEGATIVE_INFINITY : Number(values.from) * 1e6;
-const to = values.to === undefined ? Number.POSITIVE_INFINITY : Number(values.to) * 1e6;
-const counts = new Map<string, number>();
-let total = 0;
-for (const { id, at } of samples) {
-  if (at - start < from || at - start > to) continue;
-  total++;
-  if (!values.inclusive) {
-    const key = nameOf(id);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-    continue;
+/** The top `count` frames by self or inclusive time over the samples between `from` and `to` (µs). */
+function printTop(count: number, from: number, to: number, inclusive: boolean): void {
+  const counts = new Map<string, number>();
+  let total = 0;
+  for (const { id, at } of samples) {
+    if (at - start < from || at - start > to) continue;
+    total++;
+    if (!inclusive) {
+      const key = nameOf(id);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+      continue;
+    }
+    const seen = new Set<string>();
+    for (let frame: number | undefined = id; frame !== undefined; frame = parentOf.get(frame)) {
+      const key = nameOf(frame);
+      if (seen.has(key)) continue;
+      seen.add(key);
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    }
   }
-  const seen = new Set<string>();
-  for (let frame: number | undefined = id; frame !== undefined; frame = parentOf.get(frame)) {
-    const key = nameOf(frame);
-    if (seen.has(key)) continue;
-    seen.add(key);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
+  const idle = counts.get('(idle)') ?? 0;
+  const kind = inclusive ? 'inclusive' : 'self';
+  console.log(
+    `${total} samples, ${((100 * (total - idle)) / total).toFixed(1)}% busy; top frames by ${kind} time:`,
+  );
+  for (const [key, n] of [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, count)) {
+    console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${key}`);
   }
 }
-const idle = counts.get('(idle)') ?? 0;
-const kind = values.inclusive ? 'inclusive' : 'self';
-console.log(
-  `${total} samples, ${((100 * (total - idle)) / total).toFixed(1)}% busy; top frames by ${kind} time:`,
-);
-for (const [key, n] of [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(countArg ?? 15))) {
-  console.log(`${((100 * n) / total).toFixed(1).padStart(5)}%  ${key}`);
+
+if (values.timeline !== undefined) printTimeline(Number(values.timeline));
+else {
+  const from = values.from === undefined ? Number.NEGATIVE_INFINITY : Number(values.from) * 1e6;
+  const to = values.to === undefined ? Number.POSITIVE_INFINITY : Number(values.to) * 1e6;
+  printTop(Number(countArg ?? 15), from, to, values.inclusive);
 }
