@@ -185,6 +185,9 @@ describe('a cluster of Herald nodes on Redis', { skip: redisSkip }, () => {
         return answer.status === 202;
       });
     await publishOnceUp(b?.url as string, 'new');
+    // Node A reconnects on its own backoff too; until then a resume there is told `log-unavailable` (and
+    // retries), as a load balancer would not send it there before /readyz says so.
+    await eventually('node A ready again', async () => (await getJson(`${a?.url}/readyz`)).status === 200);
     const resumed = await openSse(`${a?.url}/events?user=ed`, { 'last-event-id': oldId });
     const [gap] = await resumed.waitFor(1, (e) => e.event === 'gap');
     assert.equal(JSON.parse(gap?.data ?? '').reason, 'unknown-id');
