@@ -66,6 +66,19 @@ function rawConnection(node: TestHerald, text: string) {
   };
 }
 
+/** Waits for the connection to close; asserts it ended with this disconnect event and a FIN, no error. */
+async function assertEndedWith(
+  connection: ReturnType<typeof rawConnection>,
+  reason: string,
+  reconnect: boolean,
+) {
+  await connection.closed;
+  const frame = `event: disconnect\ndata: ${JSON.stringify({ reason, reconnect })}\n\n`;
+  assert.ok(connection.received().endsWith(frame), `ends with ${JSON.stringify(frame)}`);
+  assert.ok(connection.fin(), 'ended with a FIN');
+  assert.equal(connection.error(), undefined);
+}
+
 const eventsRequest = (user: string): string =>
   `GET /events?user=${user} HTTP/1.1\r\nHost: herald\r\nAccept: text/event-stream\r\n\r\n`;
 
@@ -122,23 +135,11 @@ describe('HTTP/1.1 stream sockets', () => {
 
       const answer = await fetch(`${node.url}/users/kick/connections`, { method: 'DELETE' });
       assert.equal(answer.status, 200);
-      await kicked.closed;
-      assert.match(
-        kicked.received(),
-        /event: disconnect\ndata: \{"reason":"closed-by-server","reconnect":false\}\n\n$/,
-      );
-      assert.ok(kicked.fin(), 'ended with a FIN');
-      assert.equal(kicked.error(), undefined);
+      await assertEndedWith(kicked, 'closed-by-server', false);
 
       await node.close();
       closed = true;
-      await staying.closed;
-      assert.match(
-        staying.received(),
-        /event: disconnect\ndata: \{"reason":"shutdown","reconnect":true\}\n\n$/,
-      );
-      assert.ok(staying.fin(), 'ended with a FIN');
-      assert.equal(staying.error(), undefined);
+      await assertEndedWith(staying, 'shutdown', true);
     } finally {
       if (!closed) await node.close();
     }
