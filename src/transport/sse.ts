@@ -78,7 +78,7 @@ export class SseTransport {
     // One shared listener for every stream (no closure or `once` wrapper per connection): the sink is
     // found on the response.
     (response as SinkHolder)[SINK] = sink;
-    response.on('close', onResponseClose);
+    response.on('close', onStreamClose);
     // The client may have gone before the route ran: then 'close' has already fired.
     if (socket.destroyed) sink.closed();
     return sink;
@@ -132,12 +132,9 @@ export class SseTransport {
 const SINK = Symbol('herald.sseSink');
 type SinkHolder = { [SINK]?: SseSink };
 
-function onResponseClose(this: ServerResponse): void {
-  (this as SinkHolder)[SINK]?.closed();
-}
-
-function onDetachedClose(this: Socket): void {
-  (this as SinkHolder)[SINK]?.closed();
+/** The one `close` listener of every stream: on its response, then on its socket once detached. */
+function onStreamClose(this: SinkHolder): void {
+  this[SINK]?.closed();
 }
 
 const ignoreError = (): void => {};
@@ -228,7 +225,7 @@ function detachFromHttpServer(response: ServerResponse, socket: HttpSocket): boo
   response.detachSocket(socket);
   socket.setTimeout(0);
   socket.on('error', ignoreError);
-  socket.on('close', onDetachedClose);
+  socket.on('close', onStreamClose);
   // The server's sockets allow half-open; a client's FIN now ends the stream (Node's socketOnEnd did it).
   socket.allowHalfOpen = false;
   // Read on, discarding what comes (nothing is answered after a close-delimited body), to see the FIN.
