@@ -1,19 +1,23 @@
 import { encodeEvent } from '../protocol/sse-frame.js';
 import { Disconnect, type DisconnectReason } from './disconnect.js';
 import { frameOf, type Message } from './message.js';
-import type { Log } from './ports.js';
+import type { Log, Replay } from './ports.js';
 import { Router } from './router.js';
 import type { Subscription } from './subscription.js';
 
 /** Longest stretch of writing before the flush yields to the event loop. */
 const FLUSH_SLICE_MS = 5;
+/** Messages read from the log per replay page: what one resuming connection holds in memory at most. */
+const REPLAY_PAGE_SIZE = 100;
+/** Replay pages read at once across all connections; the others wait their turn (a reconnect storm). */
+const MAX_REPLAY_READS = 32;
+/** Replay output written at once before waiting for the connection to drain (capped by the bound). */
+const REPLAY_SLICE_BYTES = 64 * 1024;
 
 /** Options of the hub; see `config.ts` for the defaults and their reasons. */
 export interface HubOptions {
   /** A connection whose unsent output passes this many bytes is closed (its client resumes losslessly). */
   readonly maxBufferedBytes: number;
-  /** Messages read from the log per replay page. */
-  readonly replayPageSize?: number;
 }
 
 /** Counters for metrics and the dashboard; monotonic since start. */
@@ -50,8 +54,13 @@ export class Hub {
   private position: string;
   private readonly compare: (a: string, b: string) => number;
   private readonly maxBufferedBytes: number;
-  private readonly replayPageSize: number;
   private readonly dirty: Subscription[] = [];
+  /** Subscriptions whose held messages passed the bound during the current `deliver`: evicted after it. */
+  private readonly overflowed: Subscription[] = [];
+  /** Replay pages being read, and replays waiting for their turn to read one. */
+  private replayReads = 0;
+  private readonly replayQueue: (() => void)[] = [];
+  private readonly replaySliceBytes: number;
   private flushScheduled = false;
   /** Where an interrupted flush resumes in `dirty`. */
   private flushIndex = 0;
@@ -71,7 +80,7 @@ export class Hub {
     this.position = startPosition;
     this.compare = (a, b) => log.comparePositions(a, b);
     this.maxBufferedBytes = options.maxBufferedBytes;
-    this.replayPageSize = options.replayPageSize ?? 500;
+    this.replaySliceBytes = Math.min(options.maxBufferedBytes, REPLAY_SLICE_BYTES);
   }
 
   /** Position of the last message delivered: a fresh connection resumes from here. */
@@ -99,6 +108,10 @@ export class Hub {
     for (const topic of message.topics) this.router.visit(topic, this.offerBound);
     this.current = null;
     this.currentFrame = null;
+    if (this.overflowed.length > 0) {
+      for (const sub of this.overflowed) this.evictSlow(sub);
+      this.overflowed.length = 0;
+    }
   }
 
   /**
@@ -115,9 +128,9 @@ export class Hub {
     sub.held = [];
     const registeredAt = this.position;
     this.enqueue(sub, greeting(lastEventId));
-    let lastReplayed: string | undefined;
+    let covered: string;
     try {
-      lastReplayed = await this.replay(sub, lastEventId, registeredAt);
+      covered = await this.replay(sub, lastEventId, registeredAt);
     } catch (error) {
       this.end(sub, Disconnect.logUnavailable);
       throw error;
@@ -126,14 +139,13 @@ export class Hub {
     const held = sub.held ?? [];
     sub.held = null;
     sub.heldBytes = 0;
+    // Held messages up to `covered` were in the replay (or, when the client came from a node that is
+    // ahead of this one, before its Last-Event-ID): only later ones are new to it.
     for (const message of held) {
-      if (lastReplayed === undefined || this.compare(message.pos, lastReplayed) > 0) {
-        this.enqueue(sub, frameOf(message));
-      }
+      if (this.compare(message.pos, covered) > 0) this.enqueue(sub, frameOf(message));
     }
     // A shared log can be read ahead of this node's tail: skip those messages when they arrive live.
-    if (lastReplayed !== undefined && this.compare(lastReplayed, this.position) > 0)
-      sub.skipThrough = lastReplayed;
+    if (this.compare(covered, this.position) > 0) sub.skipThrough = covered;
   }
 
   /** Removes a subscription (its connection closed). Idempotent. */
@@ -167,34 +179,58 @@ export class Hub {
     sub.sink.end(reason);
   }
 
-  /** Replays history after `lastEventId` page by page, pacing on the sink; returns the last replayed position. */
-  private async replay(
-    sub: Subscription,
-    lastEventId: string,
-    registeredAt: string,
-  ): Promise<string | undefined> {
+  /**
+   * Replays history after `lastEventId` page by page, pacing on the sink; returns the position the stream
+   * now continues after: how far the replay covered the log, or after a `gap` the registration position.
+   */
+  private async replay(sub: Subscription, lastEventId: string, registeredAt: string): Promise<string> {
     let after = lastEventId;
-    let lastReplayed: string | undefined;
+    let covered: string | undefined;
     for (;;) {
-      const page = await this.log.readAfter(after, sub, this.replayPageSize);
-      if (sub.closed) return lastReplayed;
+      const page = await this.readPage(after, sub);
+      if (sub.closed) return registeredAt;
       if (page.kind === 'gap') {
+        // History ran out mid-replay only after registration: the held messages carry on without a loss.
+        if (covered !== undefined && this.compare(covered, registeredAt) >= 0) return covered;
         this.counters.gaps++;
         const data = JSON.stringify({ reason: page.reason, lastEventId });
         this.enqueue(sub, encodeEvent({ id: registeredAt, event: 'gap', data }));
-        return undefined;
+        return registeredAt;
       }
       for (const message of page.messages) {
         this.enqueue(sub, frameOf(message));
-        lastReplayed = message.pos;
+        // A page is written in slices no larger than the connection's bound, each after the last drained.
+        if (sub.pendingBytes >= this.replaySliceBytes && !(await this.writeAndDrain(sub)))
+          return registeredAt;
       }
       this.counters.replayed += page.messages.length;
-      if (page.next === undefined) return lastReplayed;
+      covered = page.through;
+      if (page.next === undefined) return covered;
       after = page.next;
-      this.write(sub);
-      await sub.sink.drained();
-      if (sub.closed) return lastReplayed;
+      if (!(await this.writeAndDrain(sub))) return registeredAt;
     }
+  }
+
+  /** One replay page; at most `MAX_REPLAY_READS` are read at once, so a reconnect storm reads in turns. */
+  private async readPage(after: string, sub: Subscription): Promise<Replay> {
+    if (this.replayReads >= MAX_REPLAY_READS) {
+      await new Promise<void>((resolve) => this.replayQueue.push(resolve));
+    } else this.replayReads++;
+    try {
+      return await this.log.readAfter(after, sub, REPLAY_PAGE_SIZE);
+    } finally {
+      // The permit passes straight to the next waiter, if any.
+      const next = this.replayQueue.shift();
+      if (next !== undefined) next();
+      else this.replayReads--;
+    }
+  }
+
+  /** Writes what is pending and waits for the connection to drain; false once it closed. */
+  private async writeAndDrain(sub: Subscription): Promise<boolean> {
+    this.write(sub);
+    await sub.sink.drained();
+    return !sub.closed;
   }
 
   private offer(sub: Subscription): void {
@@ -204,7 +240,8 @@ export class Hub {
     if (sub.held !== null) {
       sub.held.push(message);
       sub.heldBytes += message.data.length;
-      if (sub.heldBytes > this.maxBufferedBytes) this.evictSlow(sub);
+      // Not now: the router is iterating this message's recipients, and removing one would skip another.
+      if (sub.heldBytes > this.maxBufferedBytes) this.overflowed.push(sub);
       return;
     }
     if (sub.skipThrough !== null) {

@@ -7,7 +7,14 @@ export type Replay =
       readonly kind: 'messages';
       /** Messages addressed to the audience, after the id, in log order. */
       readonly messages: readonly Message[];
-      /** Set when more history remains: the position to continue reading after. */
+      /**
+       * How far the read covered the log: every message after the id, up to and including this position,
+       * that is addressed to the audience is in `messages`. At least the id's own position; the log's head
+       * when nothing remains. A node whose tail is behind the log uses it to tell which live messages the
+       * replay already covered.
+       */
+      readonly through: string;
+      /** Set when more history remains: the position to continue reading after (equal to `through`). */
       readonly next?: string | undefined;
     }
   | {

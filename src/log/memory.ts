@@ -72,8 +72,8 @@ export class MemoryLog implements Log {
       const message = this.at(s);
       if (addressedTo(message.topics, audience)) messages.push(message);
     }
-    const next = s <= this.headSeq ? this.positionOf(s - 1) : undefined;
-    return { kind: 'messages', messages, next };
+    const through = this.positionOf(s - 1);
+    return { kind: 'messages', messages, through, next: s <= this.headSeq ? through : undefined };
   }
 
   comparePositions(a: string, b: string): number {

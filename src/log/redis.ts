@@ -287,7 +287,9 @@ export class RedisLog implements Log {
     }
     const lastScanned = scanned > 0 ? (entries[scanned - 1] as Entry)[0] : parsed.streamId;
     const more = scanned < entries.length || entries.length === scan;
-    return { kind: 'messages', messages, next: more ? `${epoch}-${lastScanned}` : undefined };
+    // Read in the same script as `last`: with nothing more, the read covered the stream through it.
+    const through = `${epoch}-${more ? lastScanned : last}`;
+    return { kind: 'messages', messages, through, next: more ? through : undefined };
   }
 
   comparePositions(a: string, b: string): number {

@@ -133,7 +133,9 @@ export class SqliteLog implements Log {
         if (addressedTo(topics, audience)) messages.push(this.messageOf(row, topics));
       }
       const last = scanned > 0 ? (rows[scanned - 1] as Row).seq : seq;
-      return { kind: 'messages', messages, next: last < this.headSeq ? this.positionOf(last) : undefined };
+      const more = last < this.headSeq;
+      const through = this.positionOf(more ? last : this.headSeq);
+      return { kind: 'messages', messages, through, next: more ? through : undefined };
     } catch (error) {
       throw new LogUnavailableError(`the SQLite log cannot be read: ${(error as Error).message}`);
     }

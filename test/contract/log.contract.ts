@@ -34,6 +34,8 @@ export const CASES = {
   paging: 'readAfter pages with next while more history remains, and the pages add up',
   publisherId: 'readAfter after a publisher-chosen id resumes right after that message',
   emptyHead: 'readAfter of the head of an empty log returns no message and no next',
+  through:
+    'readAfter says how far it covered the log: the head when nothing remains, even with nothing addressed',
   unknownId: 'an id this log never issued is a gap with reason unknown-id',
   expiredByCount: 'an id older than the retained count is a gap with reason expired',
   expiredByAge: 'an id older than the retained age is a gap with reason expired',
@@ -178,8 +180,27 @@ export function logContract(
 
     it('emptyHead', async () => {
       const { log } = await open();
-      const replay = await log.readAfter(await log.head(), audience('e'), 10);
-      assert.deepEqual(replay, { kind: 'messages', messages: [], next: undefined });
+      const head = await log.head();
+      const replay = await log.readAfter(head, audience('e'), 10);
+      assert.deepEqual(replay, { kind: 'messages', messages: [], through: head, next: undefined });
+    });
+
+    it('through', async () => {
+      const { log } = await open();
+      const first = await log.append(draft(['user:t'], 'for t'));
+      await log.append(draft(['user:other'], 'not for t'));
+      const last = await log.append(draft(['user:other'], 'not for t either'));
+      // Nothing after `first` is addressed to t, yet the read covered the log through its head: a node
+      // whose tail has not delivered those messages yet must not send them again as live.
+      const replay = await log.readAfter(first.id, audience('t'), 10);
+      assert.equal(replay.kind, 'messages');
+      assert.deepEqual(replay.messages, []);
+      assert.equal(replay.through, last.pos);
+      assert.equal(replay.through, await log.head());
+      const paged = await log.readAfter(first.id, audience('other'), 1);
+      assert.equal(paged.kind, 'messages');
+      assert.equal(paged.next, paged.through, 'with more to read, through is where the next page starts');
+      assert.ok(log.comparePositions(paged.through, first.pos) > 0);
     });
 
     it('unknownId', async () => {

@@ -122,7 +122,7 @@ describe('SQLite log: durable across crashes', () => {
     assert.equal(await pruning, 901);
     assert.equal(log.storedCount(), 100);
     const replay = await log.readAfter(during.pos, { userId: 'x', groups: [] }, 10);
-    assert.deepEqual(replay, { kind: 'messages', messages: [], next: undefined });
+    assert.deepEqual(replay, { kind: 'messages', messages: [], through: during.pos, next: undefined });
     await log.close();
   });
 });
