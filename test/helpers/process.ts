@@ -16,14 +16,19 @@ export interface HeraldProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
-/** Starts `bin/herald.js --dev` on 127.0.0.1 and a free port with `args`; resolves once it listens. */
+/**
+ * Starts `bin/herald.js` on 127.0.0.1 with `args` (in development mode unless `dev` is false), on a free
+ * port unless `args` name one; resolves once it listens.
+ */
 export async function spawnHerald(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
+  { dev = true }: { dev?: boolean } = {},
 ): Promise<HeraldProcess> {
+  const port = args.includes('--port') ? [] : ['--port', '0'];
   const child = spawn(
     process.execPath,
-    [HERALD_BIN, '--dev', '--host', '127.0.0.1', '--port', '0', '--log-level', 'info', ...args],
+    [HERALD_BIN, ...(dev ? ['--dev'] : []), '--host', '127.0.0.1', ...port, '--log-level', 'info', ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   const exited = once(child, 'exit').then(() => {});

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -33,15 +33,18 @@ export const redisSkip: string | false =
     ? 'redis-server not found; install it with: apt-get install redis-server'
     : false;
 
-/** A `redis-server` started by a test: no persistence, its own port and directory. */
+/** A `redis-server` started by a test: its own port and directory; no persistence unless asked. */
 export interface RedisServer {
   readonly port: number;
   readonly url: string;
   readonly pid: number;
   /** Kills the server (SIGKILL, by pid) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Starts a fresh server (empty: no persistence) on the same port. */
-  restart(): Promise<void>;
+  /**
+   * Kills the server (SIGKILL) and starts it again on the same port: with what it persisted, or empty
+   * when it does not persist or `wipe` is set (a server that lost its data).
+   */
+  restart(options?: { wipe?: boolean }): Promise<void>;
 }
 
 /** A free TCP port on 127.0.0.1. */
@@ -56,8 +59,16 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts `redis-server` on a free port with `--save '' --appendonly no` in a temporary directory. */
-export async function startRedis(): Promise<RedisServer> {
+/**
+ * Starts `redis-server` on a free port in a temporary directory: `--save '' --appendonly no`, or with
+ * `persistent` an append-only file fsynced on every write (`--appendfsync always`): what it acknowledged
+ * survives a kill.
+ */
+export async function startRedis({
+  persistent = false,
+}: {
+  persistent?: boolean;
+} = {}): Promise<RedisServer> {
   if (REDIS_SERVER === undefined) throw new Error(redisSkip as string);
   const binary = REDIS_SERVER;
   const dir = await mkdtemp(join(tmpdir(), 'herald-redis-'));
@@ -67,7 +78,17 @@ export async function startRedis(): Promise<RedisServer> {
   const launch = async (): Promise<void> => {
     const proc = spawn(
       binary,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--save',
+        '',
+        ...(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+        '--dir',
+        dir,
+      ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     child = proc;
@@ -99,8 +120,12 @@ export async function startRedis(): Promise<RedisServer> {
       await kill();
       await rm(dir, { recursive: true, force: true });
     },
-    async restart() {
+    async restart({ wipe = false } = {}) {
       await kill();
+      if (wipe) {
+        await rm(dir, { recursive: true, force: true });
+        await mkdir(dir, { recursive: true });
+      }
       await launch();
     },
   };

@@ -1,13 +1,15 @@
 import { once } from 'node:events';
 import { createConnection, createServer, type Socket } from 'node:net';
 
-/** A TCP relay to a local port that a test can cut (a network partition) and restore. */
+/** A TCP relay to a local port that a test can slow down, cut (a network partition) and restore. */
 export interface TcpProxy {
   readonly port: number;
   /** Drops every relayed connection and refuses new ones. */
   cut(): void;
-  /** Accepts and relays connections again. */
+  /** Accepts and relays connections again, without delay. */
   restore(): void;
+  /** Holds every relayed chunk, both ways, for `ms` milliseconds (a slow link; order is kept). */
+  slow(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -15,6 +17,7 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let open = true;
+  let delayMs = 0;
   const server = createServer((client) => {
     if (!open) {
       client.destroy();
@@ -26,27 +29,61 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => {});
     }
-    client.pipe(upstream).pipe(client);
+    relay(client, upstream, () => delayMs);
+    relay(upstream, client, () => delayMs);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();
+  const dropAll = (): void => {
+    for (const socket of sockets) socket.destroy();
+  };
   return {
     port: typeof address === 'object' && address !== null ? address.port : 0,
     cut() {
       open = false;
-      for (const socket of sockets) socket.destroy();
+      dropAll();
     },
     restore() {
       open = true;
+      delayMs = 0;
+    },
+    slow(ms: number) {
+      delayMs = ms;
     },
     async close() {
       open = false;
-      for (const socket of sockets) socket.destroy();
+      dropAll();
       server.close();
       await once(server, 'close');
     },
   };
+}
+
+/** Copies `from` to `to`, each chunk held for the current delay; a queue keeps the order when it changes. */
+function relay(from: Socket, to: Socket, delayOf: () => number): void {
+  const queue: { chunk: Buffer; due: number }[] = [];
+  let timer: NodeJS.Timeout | null = null;
+  const release = (): void => {
+    timer = null;
+    const now = Date.now();
+    while (queue.length > 0 && (queue[0] as { due: number }).due <= now) {
+      to.write((queue.shift() as { chunk: Buffer }).chunk);
+    }
+    if (queue.length > 0) timer = setTimeout(release, (queue[0] as { due: number }).due - now);
+  };
+  from.on('data', (chunk: Buffer) => {
+    const delay = delayOf();
+    if (delay === 0 && queue.length === 0) {
+      to.write(chunk);
+      return;
+    }
+    queue.push({ chunk, due: Date.now() + delay });
+    timer ??= setTimeout(release, delay);
+  });
+  from.on('close', () => {
+    if (timer !== null) clearTimeout(timer);
+  });
 }
