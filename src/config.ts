@@ -62,6 +62,11 @@ export interface Config {
   readonly maxUrlLength: number;
   /** Longest wait of a long-poll (`GET /poll`) with nothing to answer. */
   readonly pollTimeoutMs: number;
+  /**
+   * How long a long-poll session outlives `pollTimeoutMs` after an answer with no next poll: the session
+   * (one connection in presence and the limits) is dropped once `pollTimeoutMs + pollGraceMs` pass.
+   */
+  readonly pollGraceMs: number;
   /** Path to the PEM certificate (chain): with `tlsKey`, serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN). */
   readonly tlsCert: string | undefined;
   /** Path to the PEM private key of `tlsCert`. */
@@ -380,6 +385,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: 'duration',
     default: '25s',
     help: 'longest wait of a long-poll (GET /poll) with nothing new; under common proxy timeouts',
+  },
+  {
+    key: 'pollGraceMs',
+    flag: 'poll-grace',
+    env: 'HERALD_POLL_GRACE',
+    kind: 'duration',
+    default: '5s',
+    help: 'a long-poll session with no poll for --poll-timeout plus this long is closed (goes offline)',
   },
   {
     key: 'tlsCert',

@@ -43,6 +43,8 @@ export interface Herald {
   readonly log: Log;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Long-polling and its sessions. */
+  readonly polls: LongPoll;
   /** This node's id (the `node` label of metrics, the prefix of connection ids). */
   readonly nodeId: string;
   /** Starts listening; resolves with the base URL. */
@@ -194,7 +196,11 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     retryAfterSeconds: Math.max(1, Math.ceil(config.retryMs / 1000)),
   });
-  const polls = new LongPoll(hub, messageLog, nodeId, { waitMs: config.pollTimeoutMs, batchSize: 500 });
+  const polls = new LongPoll(hub, messageLog, nodeId, {
+    waitMs: config.pollTimeoutMs,
+    graceMs: config.pollGraceMs,
+    batchSize: 500,
+  });
   const guard = new StreamGuard(streams, limits, expiry, polls);
   const publishRate = new PublishRateLimiter({
     ratePerSecond: config.publishRate,
@@ -241,6 +247,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     log: messageLog,
     logger: log,
     metrics,
+    polls,
     nodeId,
     async listen() {
       await app.listen({ port: config.port, host: config.host });
@@ -286,6 +293,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     sse.close();
     expiry.close();
     hub.disconnectAll(Disconnect.shutdown);
+    polls.close();
     // Closed streams leave kept-alive sockets behind; close them as they go idle.
     connections.closeIdle();
     const idle = setInterval(() => connections.closeIdle(), 50);

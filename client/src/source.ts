@@ -300,15 +300,18 @@ export class Source {
     this.transport = 'poll';
     const controller = new AbortController();
     this.abort = () => controller.abort();
+    // The server's long-poll session: sent back so the polls count as one connection, online in between.
+    let session: string | undefined;
     try {
       while (!this.closed) {
-        const response = await fetch(this.url('poll', { lastEventId: this.hooks.lastId() }), {
+        const response = await fetch(this.url('poll', { lastEventId: this.hooks.lastId(), session }), {
           headers: this.headers('application/json'),
           signal: controller.signal,
           cache: 'no-store',
         });
         if (!response.ok) return this.refused(response);
         const body = (await response.json()) as PollResponse;
+        session = body.session;
         this.connected();
         if (body.gap !== undefined) {
           this.hooks.emit({ k: 'gap', ...body.gap, id: body.lastEventId });

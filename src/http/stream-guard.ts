@@ -34,7 +34,7 @@ export class StreamGuard {
     private readonly limits: ConnectionLimits,
     /** Ends a subscription whose token expired (the hub's `end` with `Disconnect.tokenExpired`). */
     private readonly expiry: ExpiryWheel<Subscription>,
-    /** Long-polling; polls take a connection slot while they wait, like streams. */
+    /** Long-polling; each session takes a connection slot for its whole life, like a stream. */
     private readonly polls?: LongPoll,
   ) {}
 
@@ -96,33 +96,35 @@ export class StreamGuard {
     return sub;
   }
 
-  /** Takes a connection slot (or throws 429/503) for the length of one long-poll, and answers it. */
-  async poll(
+  /**
+   * Answers one long-poll. A poll that starts a session takes a connection slot (or throws 429/503) that
+   * the session holds until it ends, like a stream; each poll watches its own token's expiry.
+   */
+  poll(
     request: FastifyRequest,
     reply: FastifyReply,
     subscriber: Subscriber,
     lastEventId: string | undefined,
+    session: string | undefined,
   ): Promise<PollResponse> {
     if (this.polls === undefined) throw new Error('long-polling is not configured');
-    const release = this.limits.acquire(request.ip, subscriber.userId);
-    let unwatch: (() => void) | undefined;
+    const limits = this.limits;
+    const ip = request.ip;
+    const userId = subscriber.userId;
+    const expiresAt = subscriber.expiresAt;
+    const expiry = this.expiry;
     const closed = new Promise<void>((resolve) => reply.raw.once('close', resolve));
-    try {
-      return await this.polls.poll(
-        {
-          userId: subscriber.userId,
-          groups: subscriber.groups,
-          lastEventId,
-          info: { transport: 'poll', remoteAddress: request.socket.remoteAddress ?? '' },
-          onRegistered: (sub) => {
-            if (subscriber.expiresAt !== undefined) unwatch = this.expiry.add(sub, subscriber.expiresAt);
-          },
-        },
-        closed,
-      );
-    } finally {
-      unwatch?.();
-      release();
-    }
+    return this.polls.poll(
+      {
+        userId,
+        groups: subscriber.groups,
+        lastEventId,
+        session,
+        info: { transport: 'poll', remoteAddress: request.socket.remoteAddress ?? '' },
+        admit: () => limits.acquire(ip, userId),
+        watch: expiresAt === undefined ? undefined : (sub) => expiry.add(sub, expiresAt),
+      },
+      closed,
+    );
   }
 }

@@ -92,6 +92,14 @@ export interface PollResponse {
   readonly lastEventId: string;
   /** Set when the requested id was unknown or older than retention, as the SSE `gap` event's data. */
   readonly gap?: { readonly reason: string; readonly lastEventId: string };
-  /** Set when the server ended the wait (shutdown, closed by server, token expired), as the SSE `disconnect` event's data. */
+  /**
+   * The long-poll session this poll belongs to: send it back as `?session=` on the next poll, so the polls
+   * are one connection (online in presence between polls, one connection slot). Absent with `disconnect`.
+   */
+  readonly session?: string;
+  /**
+   * Set when the server ended the session (shutdown, closed by server, token expired), as the SSE
+   * `disconnect` event's data: during the wait, or before this poll when none waited.
+   */
   readonly disconnect?: { readonly reason: string; readonly reconnect: boolean };
 }

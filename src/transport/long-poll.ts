@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { DisconnectReason } from '../core/disconnect.js';
 import type { Hub } from '../core/hub.js';
 import type { Message } from '../core/message.js';
@@ -12,6 +13,11 @@ export interface LongPollOptions {
   readonly waitMs: number;
   /** Most messages in one answer. */
   readonly batchSize: number;
+  /**
+   * How long a session outlives an answer with no next poll, beyond `waitMs`: it is dropped (and its user
+   * goes offline) once `waitMs + graceMs` pass without a poll. Default 5 s.
+   */
+  readonly graceMs?: number;
 }
 
 /** Who polls, after authentication. */
@@ -20,29 +26,57 @@ export interface PollRequest {
   readonly groups: readonly string[];
   /** The client's resume point; absent on a first poll (answered at once with the hub's position). */
   readonly lastEventId: string | undefined;
+  /** The `session` of the client's previous answer; absent, unknown or not this audience's starts one. */
+  readonly session: string | undefined;
   readonly info: ConnectionInfo;
-  /** Called once the waiting subscription is registered on the hub (to watch its token's expiry). */
-  readonly onRegistered?: (sub: Subscription) => void;
+  /**
+   * Called when the poll starts a new session, before it is registered: takes the session's connection
+   * slot for its whole life (or throws, and no session starts); returns the slot's release, called once
+   * when the session ends.
+   */
+  readonly admit?: () => () => void;
+  /**
+   * Called on every poll of a session with its subscription, to watch the presenting token's expiry;
+   * returns the watch's cancel. The previous poll's watch is cancelled first: a session expires with the
+   * token of its latest poll.
+   */
+  readonly watch?: ((sub: Subscription) => () => void) | undefined;
 }
 
-// A poll's subscription has no greeting; the hub skips empty writes, so nothing wakes it but a message.
+// A session's subscription has no greeting; the hub skips empty writes, so nothing wakes it but a message.
 const NO_GREETING = Buffer.alloc(0);
 // Same stand-in as the SSE opener: an id no log can have issued, answered with a gap.
 const UNUSABLE_ID = '-';
 // Bounds the pages read in one answer when history holds little for this audience.
 const MAX_PAGES = 64;
+const DEFAULT_GRACE_MS = 5000;
 
-/** Why a wait ended: a message arrived, the server ended the subscription, or the bound passed. */
-type WakeReason = 'message' | 'timeout' | DisconnectReason;
+/** Why a poll stopped waiting, besides a message (which only makes it read again) and the session's end. */
+type StopReason = 'timeout' | 'superseded';
 
 /**
- * Long-polling on the hub: each poll is a subscription whose sink answers the HTTP request at the first
- * message delivered to it. It is registered before history is read, so nothing published between the
- * read and the wait is missed; the answer itself is read from the log, so it holds the same messages in
- * the same order as an SSE replay would.
+ * Long-polling on the hub, in **sessions**. A session is one logical connection of one user: one
+ * subscription registered on the hub from its first poll until the server ends it or the client stops
+ * polling for longer than the linger (`waitMs + graceMs`), so presence and the connection limits count it
+ * once, as they count a stream. Each answer names the session; the client sends it back with its next
+ * poll. Between polls the session's sink keeps nothing but the fact that something arrived: every answer
+ * is read from the log after the client's `lastEventId`, so it holds the same messages in the same order
+ * as an SSE replay would, and nothing is missed between two polls.
+ *
+ * A session the server ends (`Hub.end`: closed by server, token expiry, shutdown) answers the poll that
+ * waits with `disconnect`; with none waiting, the next poll presenting it gets the `disconnect` and the
+ * session is forgotten.
  */
 export class LongPoll {
   private nextConnection = 0;
+  private readonly lingerMs: number;
+  /** Every session, live or ended-but-not-yet-told, by id. */
+  private readonly sessions = new Map<string, PollSession>();
+  /** Sessions with no poll under way, in the order they became idle: the sweep stops at the first not due. */
+  private readonly idle = new Map<string, PollSession>();
+  /** One timer for every idle session, running only while there is one. */
+  private sweeper: NodeJS.Timeout | null = null;
+  private readonly sweepEveryMs: number;
 
   constructor(
     private readonly hub: Hub,
@@ -50,67 +84,166 @@ export class LongPoll {
     /** Prefix of connection ids, unique per process. */
     private readonly nodeId: string,
     private readonly options: LongPollOptions,
-  ) {}
+  ) {
+    this.lingerMs = options.waitMs + (options.graceMs ?? DEFAULT_GRACE_MS);
+    this.sweepEveryMs = Math.min(1000, Math.max(20, Math.floor(this.lingerMs / 8)));
+  }
+
+  /** Sessions held now (live ones and ended ones whose client has not been told yet). */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Polls under way now (reading or waiting). */
+  get pollsUnderWay(): number {
+    return this.sessions.size - this.idle.size;
+  }
 
   /** Answers one poll; `closed` resolves if the client goes away first (the wait then ends at once). */
   async poll(request: PollRequest, closed: Promise<void>): Promise<PollResponse> {
     const asked = request.lastEventId;
-    // A first poll answers at once with its starting point, as the SSE greeting's `connected` does.
-    if (asked === undefined) return { messages: [], lastEventId: this.hub.lastPosition };
-    let wake: (reason: WakeReason) => void = () => {};
-    const woken = new Promise<WakeReason>((resolve) => {
-      wake = resolve;
-    });
-    const connectionId = `${this.nodeId}.p${(++this.nextConnection).toString(36)}`;
-    const sub = new Subscription(
-      connectionId,
-      request.userId,
-      request.groups,
-      new PollSink(wake),
-      request.info,
-    );
-    let registeredAt = '';
-    // Registered before history is read; without a Last-Event-ID `attach` runs synchronously up to here.
-    void this.hub.attach(sub, undefined, (position) => {
-      registeredAt = position;
-      return NO_GREETING;
-    });
-    request.onRegistered?.(sub);
-    const after = isPlausibleLastEventId(asked) ? asked : UNUSABLE_ID;
-    const timer = setTimeout(() => wake('timeout'), this.options.waitMs);
-    void closed.then(() => wake('timeout'));
+    const known = request.session === undefined ? undefined : this.sessions.get(request.session);
+    const session = known?.belongsTo(request) ? known : this.start(request);
+    if (session.ended !== null) {
+      // Ended by the server while no poll waited: this poll is told, and the session is gone.
+      this.forget(session);
+      const resumeAt = asked !== undefined && isPlausibleLastEventId(asked) ? asked : this.hub.lastPosition;
+      return { messages: [], lastEventId: resumeAt, disconnect: disconnectOf(session.ended) };
+    }
+    // A newer poll of the session replaces one still under way (a client retrying through a proxy that
+    // kept the old request open): the old one answers empty at once.
+    session.wake?.('superseded');
+    this.idle.delete(session.id);
+    session.unwatch?.();
+    session.unwatch = request.watch?.(session.sub);
+    let stopped: StopReason | null = null;
+    let resume: (() => void) | null = null;
+    const wake = (reason?: StopReason): void => {
+      if (reason !== undefined && stopped === null) stopped = reason;
+      const waiting = resume;
+      resume = null;
+      waiting?.();
+    };
+    session.wake = wake;
     try {
-      const page = await this.read(after, sub);
+      // A first poll answers at once with its starting point, as the SSE greeting's `connected` does.
+      if (asked === undefined) return session.answer([], this.hub.lastPosition);
+      const timer = setTimeout(() => wake('timeout'), this.options.waitMs);
+      void closed.then(() => wake('timeout'));
+      try {
+        return await this.wait(
+          session,
+          asked,
+          () => stopped !== null,
+          (ready) => {
+            resume = ready;
+          },
+        );
+      } finally {
+        clearTimeout(timer);
+      }
+    } finally {
+      if (session.wake === wake) {
+        session.wake = null;
+        if (session.ended !== null) this.forget(session);
+        else this.rest(session);
+      }
+    }
+  }
+
+  /** Ends every session's bookkeeping (shutdown, after the hub ended their subscriptions). */
+  close(): void {
+    for (const session of this.sessions.values()) {
+      this.hub.detach(session.sub);
+      session.finish();
+    }
+    this.sessions.clear();
+    this.idle.clear();
+    this.stopSweeper();
+  }
+
+  /** Reads after `asked`, waiting for the next message when there is none yet, until stopped. */
+  private async wait(
+    session: PollSession,
+    asked: string,
+    isStopped: () => boolean,
+    park: (ready: () => void) => void,
+  ): Promise<PollResponse> {
+    const sub = session.sub;
+    // From where the session's last answer ended, the messages read are ones the hub already counted as
+    // delivered when it offered them to the session; from anywhere else they are a replay of history.
+    const live = asked === session.cursor;
+    const startedAt = this.hub.lastPosition;
+    let cursor = isPlausibleLastEventId(asked) ? asked : UNUSABLE_ID;
+    for (let reads = 0; ; reads++) {
+      session.arrived = false;
+      const page = await this.read(cursor, sub);
       if (typeof page === 'string') {
         this.hub.counters.gaps++;
         const reason = page === 'gap-expired' ? 'expired' : 'unknown-id';
-        return { messages: [], lastEventId: registeredAt, gap: { reason, lastEventId: asked } };
+        return session.answer([], startedAt, { reason, lastEventId: asked });
       }
       if (page.messages.length > 0) {
-        this.hub.counters.replayed += page.messages.length;
-        return { messages: page.messages.map(polled), lastEventId: page.cursor };
+        if (reads === 0 && !live) this.hub.counters.replayed += page.messages.length;
+        return session.answer(page.messages.map(polled), page.cursor);
       }
       // Nothing for this audience yet; `cursor` is past what was scanned.
-      const cursor = page.cursor;
-      const reason = await woken;
-      if (reason === 'message') {
-        const fresh = await this.read(cursor, sub);
-        // The hub counted the live message as delivered when it woke this poll.
-        if (typeof fresh !== 'string' && fresh.messages.length > 0) {
-          return { messages: fresh.messages.map(polled), lastEventId: fresh.cursor };
-        }
-        return { messages: [], lastEventId: cursor };
-      }
-      if (reason === 'timeout') return { messages: [], lastEventId: cursor };
-      return {
-        messages: [],
-        lastEventId: cursor,
-        disconnect: { reason: reason.code, reconnect: reason.reconnect },
-      };
-    } finally {
-      clearTimeout(timer);
-      this.hub.detach(sub);
+      cursor = page.cursor;
+      if (session.ended !== null || isStopped()) break;
+      // Something arrived during the read: read again at once rather than wait for the next.
+      if (session.arrived) continue;
+      await new Promise<void>(park);
+      if (session.ended !== null || isStopped()) break;
     }
+    return session.answer([], cursor);
+  }
+
+  /** Opens a new session for `request`: takes its slot, then registers its subscription on the hub. */
+  private start(request: PollRequest): PollSession {
+    const release = request.admit?.();
+    const connectionId = `${this.nodeId}.p${(++this.nextConnection).toString(36)}`;
+    const id = randomBytes(16).toString('base64url');
+    const session = new PollSession(id, connectionId, request, release);
+    this.sessions.set(id, session);
+    // Without a Last-Event-ID `attach` registers synchronously; answers are read from the log.
+    void this.hub.attach(session.sub, undefined, () => NO_GREETING);
+    return session;
+  }
+
+  /** The session has no poll under way: it lingers until its next poll, or is dropped after `lingerMs`. */
+  private rest(session: PollSession): void {
+    session.idleSince = Date.now();
+    this.idle.set(session.id, session);
+    if (this.sweeper === null) {
+      this.sweeper = setInterval(() => this.sweep(), this.sweepEveryMs);
+      this.sweeper.unref();
+    }
+  }
+
+  private forget(session: PollSession): void {
+    this.sessions.delete(session.id);
+    this.idle.delete(session.id);
+    if (this.idle.size === 0) this.stopSweeper();
+  }
+
+  /** Drops the sessions idle for longer than the linger: their clients stopped polling. */
+  private sweep(): void {
+    const due = Date.now() - this.lingerMs;
+    for (const session of this.idle.values()) {
+      if (session.idleSince > due) break;
+      this.forget(session);
+      if (session.ended === null) {
+        this.hub.detach(session.sub);
+        session.finish();
+      }
+    }
+    if (this.idle.size === 0) this.stopSweeper();
+  }
+
+  private stopSweeper(): void {
+    if (this.sweeper === null) return;
+    clearInterval(this.sweeper);
+    this.sweeper = null;
   }
 
   /** Reads the next messages after `after` for `sub`, skipping pages that hold none for it. */
@@ -148,21 +281,86 @@ function polled(message: Message): PolledMessage {
   };
 }
 
-/** The sink of a waiting poll: the first write or end wakes the request; nothing is buffered. */
-class PollSink implements Sink {
-  readonly bufferedBytes = 0;
+function disconnectOf(reason: DisconnectReason): NonNullable<PollResponse['disconnect']> {
+  return { reason: reason.code, reconnect: reason.reconnect };
+}
 
-  constructor(private readonly wake: (reason: WakeReason) => void) {}
+const DRAINED = Promise.resolve();
+
+/**
+ * One long-poll session, and the sink of its subscription. Nothing is buffered: a write only marks that
+ * something arrived and wakes the poll under way, if any, which then reads the log.
+ */
+class PollSession implements Sink {
+  readonly bufferedBytes = 0;
+  /** The session's subscription on the hub, whose sink the session is. */
+  readonly sub: Subscription;
+  /** Something was delivered since the poll under way last read the log. */
+  arrived = false;
+  /** Why the server ended the session; set once. */
+  ended: DisconnectReason | null = null;
+  /** Wakes the poll under way (no reason: a message arrived); null between polls. */
+  wake: ((reason?: StopReason) => void) | null = null;
+  /** When the last poll ended, in ms since the epoch. */
+  idleSince = 0;
+  /** The `lastEventId` of the last answer: a poll from there reads live messages, not history. */
+  cursor = '';
+  /** Cancels the watch of the latest poll's token expiry. */
+  unwatch: (() => void) | undefined;
+  private finished = false;
+
+  constructor(
+    readonly id: string,
+    connectionId: string,
+    request: PollRequest,
+    /** Frees the session's connection slot. */
+    private readonly release: (() => void) | undefined,
+  ) {
+    this.sub = new Subscription(connectionId, request.userId, request.groups, this, request.info);
+  }
+
+  /** Whether `request` may go on in this session: the same user with the same groups. */
+  belongsTo(request: PollRequest): boolean {
+    const sub = this.sub;
+    if (sub.userId !== request.userId || sub.groups.length !== request.groups.length) return false;
+    for (const group of request.groups) if (!sub.groups.includes(group)) return false;
+    return true;
+  }
+
+  /** An answer of this session: it names the session, or says it ended. */
+  answer(messages: readonly PolledMessage[], lastEventId: string, gap?: PollResponse['gap']): PollResponse {
+    this.cursor = lastEventId;
+    const ended = this.ended;
+    return {
+      messages,
+      lastEventId,
+      ...(gap === undefined ? {} : { gap }),
+      ...(ended === null ? { session: this.id } : { disconnect: disconnectOf(ended) }),
+    };
+  }
+
+  /** Frees what the session holds (its slot, its expiry watch); once. */
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.unwatch?.();
+    this.unwatch = undefined;
+    this.release?.();
+  }
 
   write(): void {
-    this.wake('message');
+    this.arrived = true;
+    this.wake?.();
   }
 
   drained(): Promise<void> {
-    return Promise.resolve();
+    return DRAINED;
   }
 
   end(reason: DisconnectReason): void {
-    this.wake(reason);
+    if (this.ended !== null) return;
+    this.ended = reason;
+    this.finish();
+    this.wake?.();
   }
 }

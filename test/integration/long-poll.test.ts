@@ -42,7 +42,7 @@ const after_ = (id: string): string => `lastEventId=${encodeURIComponent(id)}`;
 describe('long-polling (GET /poll)', () => {
   let node: TestHerald;
   before(async () => {
-    node = await startHerald({ pollTimeoutMs: 400, historySize: 20 });
+    node = await startHerald({ pollTimeoutMs: 400, pollGraceMs: 300, historySize: 20 });
   });
   after(() => closeHerald(node));
 
@@ -51,25 +51,28 @@ describe('long-polling (GET /poll)', () => {
     const first = await poll(node.url, 'user=first');
     assert.deepEqual(first.messages, []);
     assert.ok(first.lastEventId, 'a resume point');
+    assert.ok(first.session, 'a session to send back');
     assert.ok(Date.now() - started < 300, 'no wait without a lastEventId');
   });
 
   test('a waiting poll is completed by the next message, through the hub', async () => {
-    const { lastEventId } = await poll(node.url, 'user=waiter');
-    const waiting = poll(node.url, `user=waiter&${after_(lastEventId)}`);
-    await eventually('the poll is registered on the hub', () => node.herald.hub.connectionCount === 1);
+    const { lastEventId, session } = await poll(node.url, 'user=waiter');
+    const waiting = poll(node.url, `user=waiter&session=${session}&${after_(lastEventId)}`);
+    await eventually('the poll waits', () => node.herald.polls.pollsUnderWay === 1);
     const id = await publish(node.url, { to: { users: ['waiter'] }, data: 'wake up' });
     const answer = await waiting;
     assert.deepEqual(answer.messages, [{ id, data: 'wake up' }]);
     assert.equal(answer.lastEventId, id);
-    assert.equal(node.herald.hub.connectionCount, 0, 'the waiting subscription is gone');
+    assert.equal(node.herald.polls.pollsUnderWay, 0, 'no poll waits any more');
+    const presence = await getJson(`${node.url}/presence/users/waiter`);
+    assert.equal(presence.body.connections, 1, 'the session stays registered until its next poll');
   });
 
   test('with nothing new, the poll answers empty at the bound with the same id', async () => {
-    const { lastEventId } = await poll(node.url, 'user=idle');
+    const { lastEventId, session } = await poll(node.url, 'user=idle');
     const started = Date.now();
-    const answer = await poll(node.url, `user=idle&${after_(lastEventId)}`);
-    assert.deepEqual(answer, { messages: [], lastEventId });
+    const answer = await poll(node.url, `user=idle&session=${session}&${after_(lastEventId)}`);
+    assert.deepEqual(answer, { messages: [], lastEventId, session });
     assert.ok(Date.now() - started >= 350, 'waited for the bound');
   });
 
@@ -126,28 +129,30 @@ describe('long-polling (GET /poll)', () => {
   });
 
   test('a server-side close ends the wait with a disconnect', async () => {
-    const { lastEventId } = await poll(node.url, 'user=kicked');
-    const waiting = poll(node.url, `user=kicked&${after_(lastEventId)}`);
-    await eventually(
-      'the poll waits',
-      async () => (await getJson(`${node.url}/presence/users/kicked`)).body.online,
-    );
+    const { lastEventId, session } = await poll(node.url, 'user=kicked');
+    const waiting = poll(node.url, `user=kicked&session=${session}&${after_(lastEventId)}`);
+    await eventually('the poll waits', () => node.herald.polls.pollsUnderWay === 1);
     const closed = await request(`${node.url}/users/kicked/connections`, { method: 'DELETE' });
     assert.equal(closed.body.closed, 1);
     const answer = await waiting;
     assert.deepEqual(answer.disconnect, { reason: 'closed-by-server', reconnect: false });
+    assert.equal(answer.session, undefined, 'the session ended');
   });
 
-  test('a client that goes away ends its wait and frees its slot', async () => {
-    const { lastEventId } = await poll(node.url, 'user=leaver');
+  test('a client that goes away ends its wait; its session frees its slot after the linger', async () => {
+    const { lastEventId, session } = await poll(node.url, 'user=leaver');
     const controller = new AbortController();
-    const waiting = fetch(`${node.url}/poll?user=leaver&${after_(lastEventId)}`, {
+    const waiting = fetch(`${node.url}/poll?user=leaver&session=${session}&${after_(lastEventId)}`, {
       signal: controller.signal,
     });
-    await eventually('the poll waits', () => node.herald.hub.connectionCount === 1);
+    await eventually('the poll waits', () => node.herald.polls.pollsUnderWay === 1);
     controller.abort();
     await assert.rejects(waiting);
-    await eventually('the subscription is gone', () => node.herald.hub.connectionCount === 0);
+    await eventually('the wait ended', () => node.herald.polls.pollsUnderWay === 0);
+    await eventually(
+      'the session lingered out',
+      async () => (await getJson(`${node.url}/presence/users/leaver`)).body.connections === 0,
+    );
   });
 });
 
@@ -186,5 +191,147 @@ describe('long-polling with tokens', () => {
     } finally {
       await short.close();
     }
+  });
+});
+
+describe('long-poll sessions', () => {
+  // A session lingers for the wait plus the grace (here 0.3 s + 0.3 s) after an answer with no next poll.
+  let node: TestHerald;
+  before(async () => {
+    node = await startHerald({ pollTimeoutMs: 300, pollGraceMs: 300, maxConnectionsPerUser: 0 });
+  });
+  after(() => closeHerald(node));
+
+  const connectionsOf = async (base: string, user: string): Promise<number> =>
+    (await getJson(`${base}/presence/users/${user}`)).body.connections;
+  const resume = (user: string, answer: PollResponse, session = answer.session ?? ''): string =>
+    `user=${user}&session=${encodeURIComponent(session)}&${after_(answer.lastEventId)}`;
+
+  test('a long-polling user stays online in presence between polls', async () => {
+    const first = await poll(node.url, 'user=steady');
+    assert.equal(await connectionsOf(node.url, 'steady'), 1, 'online after the first answer');
+    const session = first.session;
+    assert.ok(typeof session === 'string' && session !== '', 'the first answer names a session');
+    let answer = first;
+    for (let i = 1; i <= 4; i++) {
+      answer = await poll(node.url, resume('steady', answer));
+      assert.equal(answer.session, session, 'the next poll goes on in the same session');
+      assert.equal(await connectionsOf(node.url, 'steady'), 1, `one connection after poll ${i + 1}`);
+    }
+    assert.equal(await connectionsOf(node.url, 'steady'), 1, 'still one connection, not one per poll');
+    // A message published while no poll waits is answered by the next poll at once.
+    const id = await publish(node.url, { to: { users: ['steady'] }, data: 'between polls' });
+    const next = await poll(node.url, resume('steady', answer));
+    assert.deepEqual(next.messages, [{ id, data: 'between polls' }]);
+    assert.equal(await connectionsOf(node.url, 'steady'), 1);
+  });
+
+  test('a server-side close between two polls ends the next poll with disconnect', async () => {
+    const first = await poll(node.url, 'user=evicted');
+    const closed = await request(`${node.url}/users/evicted/connections`, { method: 'DELETE' });
+    assert.equal(closed.body.closed, 1, 'the session between polls is an open connection');
+    const next = await poll(node.url, resume('evicted', first));
+    assert.deepEqual(next.disconnect, { reason: 'closed-by-server', reconnect: false });
+    assert.deepEqual(next.messages, []);
+    // The session is gone: its id now starts a new one, as an unknown id does.
+    const again = await poll(node.url, resume('evicted', first));
+    assert.equal(again.disconnect, undefined);
+    assert.ok(again.session !== undefined && again.session !== first.session, 'a new session');
+  });
+
+  test('a long-poll session goes offline after the linger passes without a poll', async () => {
+    const first = await poll(node.url, 'user=gone');
+    const answeredAt = Date.now();
+    assert.equal(await connectionsOf(node.url, 'gone'), 1, 'online after the answer');
+    await eventually(
+      'offline once the linger passed',
+      async () => (await connectionsOf(node.url, 'gone')) === 0,
+    );
+    assert.ok(Date.now() - answeredAt >= 500, 'not before the wait plus the grace (0.6 s)');
+    const back = await poll(node.url, resume('gone', first));
+    assert.equal(back.disconnect, undefined, 'an expired session is not an error');
+    assert.ok(back.session !== undefined && back.session !== first.session, 'a new session');
+    assert.equal(await connectionsOf(node.url, 'gone'), 1);
+  });
+
+  test("a poll with another user's session id does not adopt it", async () => {
+    const alice = await poll(node.url, 'user=alice-s');
+    assert.ok(alice.session !== undefined, 'a session');
+    const bob = await poll(node.url, `user=bob-s&session=${encodeURIComponent(alice.session)}`);
+    assert.ok(bob.session !== undefined && bob.session !== alice.session, 'bob gets a session of his own');
+    // Nor does the same user with another set of groups.
+    const grouped = await poll(
+      node.url,
+      `user=alice-s&group=extra&session=${encodeURIComponent(alice.session)}`,
+    );
+    assert.ok(
+      grouped.session !== undefined && grouped.session !== alice.session,
+      'other groups, other session',
+    );
+    assert.equal(await connectionsOf(node.url, 'bob-s'), 1);
+    assert.equal(await connectionsOf(node.url, 'alice-s'), 2);
+    // Ending bob's connections leaves alice's session alone, and it still answers alice's messages.
+    await request(`${node.url}/users/bob-s/connections`, { method: 'DELETE' });
+    const id = await publish(node.url, { to: { users: ['alice-s'] }, data: 'for alice' });
+    const own = await poll(node.url, resume('alice-s', alice));
+    assert.equal(own.session, alice.session);
+    assert.equal(own.disconnect, undefined);
+    assert.deepEqual(own.messages, [{ id, data: 'for alice' }]);
+  });
+});
+
+describe('long-poll sessions under connection limits', () => {
+  let node: TestHerald;
+  before(async () => {
+    node = await startHerald({
+      pollTimeoutMs: 300,
+      pollGraceMs: 300,
+      maxConnectionsPerUser: 1,
+      maxConnections: 2,
+    });
+  });
+  after(() => closeHerald(node));
+
+  const connectionsOf = async (user: string): Promise<number> =>
+    (await getJson(`${node.url}/presence/users/${user}`)).body.connections;
+  const statusOfStream = async (user: string): Promise<number> => {
+    const stream = await openSse(`${node.url}/events?user=${user}`);
+    stream.close();
+    await eventually('the probe stream is gone', async () => (await connectionsOf(user)) < 2);
+    return stream.status;
+  };
+
+  test('the per-user limit counts a session once across many polls and releases it once when it ends', async () => {
+    const first = await poll(node.url, 'user=lim');
+    let answer = first;
+    for (let i = 0; i < 3; i++) {
+      answer = await poll(node.url, `user=lim&session=${first.session}&${after_(answer.lastEventId)}`);
+      assert.equal(answer.session, first.session, 'one session, not a slot per poll');
+    }
+    const refused = await openSse(`${node.url}/events?user=lim`);
+    refused.close();
+    assert.equal(refused.status, 429, "between polls the session holds the user's one slot");
+    // A server-side close ends the session and frees its slot.
+    await request(`${node.url}/users/lim/connections`, { method: 'DELETE' });
+    const told = await poll(node.url, `user=lim&session=${first.session}&${after_(answer.lastEventId)}`);
+    assert.equal(told.disconnect?.reason, 'closed-by-server');
+    // Freed exactly once: two streams fill the node's two slots and a third is refused.
+    const a = await openSse(`${node.url}/events?user=lim`);
+    const b = await openSse(`${node.url}/events?user=other`);
+    await Promise.all([a.waitFor(1), b.waitFor(1)]);
+    const full = await openSse(`${node.url}/events?user=third`);
+    full.close();
+    assert.deepEqual([a.status, b.status, full.status], [200, 200, 503]);
+    a.close();
+    b.close();
+    await eventually(
+      'the streams closed',
+      async () => (await connectionsOf('lim')) + (await connectionsOf('other')) === 0,
+    );
+    // A session that lingers out frees its slot too.
+    await poll(node.url, 'user=lim');
+    assert.equal(await statusOfStream('lim'), 429, 'the new session holds the slot');
+    await eventually('the session lingered out', async () => (await connectionsOf('lim')) === 0);
+    assert.equal(await statusOfStream('lim'), 200, 'its slot is free again');
   });
 });
