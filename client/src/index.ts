@@ -52,7 +52,10 @@ export interface ConnectOptions {
    * browsers that have both.
    */
   shared?: boolean;
-  /** Name of the shared connection and of the stored last id. Default: from the URL and `user`. */
+  /**
+   * Name of the shared connection and of the stored last id, to which the client adds who it is for (the
+   * token's `sub`, else `user`): tabs share only with tabs of the same user. Default: from the URL.
+   */
   channel?: string;
   /** `auto` (default): `fetch` streaming, `EventSource` where it is missing, long-poll when blocked. */
   transport?: 'auto' | 'fetch' | 'eventsource' | 'poll';
@@ -113,7 +116,9 @@ class Client implements HeraldClient {
   private readonly tab = Math.random().toString(36).slice(2);
   private readonly tabs = new Map<string, readonly string[] | null>();
   private readonly root: URL;
-  private readonly key: string;
+  /** The name of the shared connection and of the stored last id; undefined until known, or unshared. */
+  private key: string | undefined;
+  private token: string | undefined;
   private readonly lock = new AbortController();
   private source: Source | undefined;
   private channel: BroadcastChannel | undefined;
@@ -126,14 +131,28 @@ class Client implements HeraldClient {
   ) {
     this.root = new URL(url, globalThis.location?.href);
     if (!this.root.pathname.endsWith('/')) this.root.pathname += '/';
-    this.key = options.channel ?? `herald:${this.root.href}|${options.user ?? ''}`;
-    this.lastEventId = storage()?.getItem(this.key) ?? undefined;
+    this.token = options.token;
     this.tabs.set(this.tab, options.groups ?? null);
+    void this.start();
+  }
+
+  /** Learns who this client is for, then joins the tabs of the same user (or connects alone). */
+  private async start(): Promise<void> {
+    let identity: string | undefined;
+    try {
+      identity = await this.identity();
+    } catch (error) {
+      // No token yet: connect alone; the source asks getToken again with backoff.
+      this.emit('error', error);
+    }
+    if (this.closed) return;
+    this.key = identity === undefined ? undefined : this.keyFor(identity);
+    this.lastEventId = this.key === undefined ? undefined : (storage()?.getItem(this.key) ?? undefined);
     const locks = globalThis.navigator?.locks;
     const shared =
-      options.shared ??
+      this.options.shared ??
       (typeof document !== 'undefined' && locks !== undefined && typeof BroadcastChannel === 'function');
-    if (!shared) {
+    if (!shared || this.key === undefined || locks === undefined) {
       this.lead();
       return;
     }
@@ -150,6 +169,23 @@ class Client implements HeraldClient {
         });
       })
       .catch(() => {});
+  }
+
+  /** The name tabs share a connection and a stored last id under: the channel, and who it is for. */
+  private keyFor(identity: string): string {
+    return `${this.options.channel ?? `herald:${this.root.href}`}|${identity}`;
+  }
+
+  /**
+   * Who this client is for: the token's subject (tabs of different users must never share a connection
+   * or a stored position), else the development-mode `user`; undefined for a token that names nobody.
+   */
+  private async identity(): Promise<string | undefined> {
+    if (this.token === undefined && this.options.getToken !== undefined)
+      this.token = await this.options.getToken();
+    if (this.token === undefined) return `user:${this.options.user ?? ''}`;
+    const sub = subjectOf(this.token);
+    return sub === undefined ? undefined : `sub:${sub}`;
   }
 
   on<K extends string>(event: K, handler: Listener<K>): HeraldClient {
@@ -201,7 +237,8 @@ class Client implements HeraldClient {
   private lead(): void {
     this.leader = true;
     this.post({ t: 'leader' });
-    this.source = new Source(this.root, this.options as SourceOptions, {
+    const options: SourceOptions = { ...this.options, token: this.token };
+    this.source = new Source(this.root, options, {
       lastId: () => this.lastEventId,
       params: () => {
         const params = new URLSearchParams();
@@ -251,7 +288,7 @@ class Client implements HeraldClient {
 
   private position(id: string): void {
     this.lastEventId = id;
-    storage()?.setItem(this.key, id);
+    if (this.key !== undefined) storage()?.setItem(this.key, id);
   }
 
   private apply(wire: Wire): void {
@@ -285,6 +322,17 @@ class Client implements HeraldClient {
       this.emit(wire.event, message);
       this.emit('*', message);
     }
+  }
+}
+
+/** The `sub` claim of a JWT, read without verifying it (Herald does that): it only names the shared channel. */
+function subjectOf(token: string): string | undefined {
+  try {
+    const payload = (token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const sub: unknown = JSON.parse(atob(payload)).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
   }
 }
 

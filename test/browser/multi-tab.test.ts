@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, BrowserContext } from 'playwright-core';
+import { publishAs, tokenFor } from '../helpers/auth.js';
+import { allTabs, launchChromium, newContext, openTab, serveToken, view } from '../helpers/browser.js';
+import { startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
+
+describe('tabs sharing one connection in headless Chromium', () => {
+  let browser: Browser;
+  let node: TestHerald;
+  let context: BrowserContext;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(() => browser.close());
+
+  /** A fresh node and browser context per test; closed by `finish`. */
+  async function setUp(secure: boolean): Promise<void> {
+    node = secure ? await startSecureHerald({ retryMs: 200 }) : await startHerald({ retryMs: 200 });
+    context = await newContext(browser);
+  }
+  async function finish(): Promise<void> {
+    await context.close();
+    await node.close();
+  }
+  const send = (message: Record<string, unknown>): Promise<string> =>
+    publishAs(node.url, TEST_KEYS.publishKey, message);
+
+  test("tabs of different users never share a connection: neither sees the other's messages", async () => {
+    await setUp(true);
+    try {
+      await serveToken(context, '/__token/alice', () => tokenFor('alice'));
+      await serveToken(context, '/__token/bob', () => tokenFor('bob'));
+      const alice = await openTab(context, node.url, { tokenUrl: '/__token/alice' });
+      const bob = await openTab(context, node.url, { tokenUrl: '/__token/bob' });
+      await allTabs('both open', [alice, bob], (v) => v.state === 'open');
+      const toAlice = await send({ to: { users: ['alice'] }, data: 'for alice' });
+      const toBob = await send({ to: { users: ['bob'] }, data: 'for bob' });
+      const everyone = await send({ to: { all: true }, data: 'for everyone' });
+      await allTabs('both got the broadcast', [alice, bob], (v) => v.ids.includes(everyone));
+      assert.deepEqual((await view(alice)).ids, [toAlice, everyone]);
+      assert.deepEqual((await view(bob)).ids, [toBob, everyone]);
+      assert.equal(node.herald.hub.connectionCount, 2, 'one connection per user');
+    } finally {
+      await finish();
+    }
+  });
+});
