@@ -85,9 +85,12 @@ export interface HeraldClient {
   close(): void;
 }
 
+/** A tab's groups; `null`: every group of its token (what Herald gives a token stream that names none). */
+type Groups = readonly string[] | null;
+
 /** Messages between tabs of one shared connection. */
 type TabMessage =
-  | { t: 'hello'; tab: string; groups: readonly string[] | null }
+  | { t: 'hello'; tab: string; groups: Groups }
   | { t: 'bye'; tab: string }
   | { t: 'leader' }
   | { t: 'ev'; e: Wire };
@@ -114,7 +117,8 @@ class Client implements HeraldClient {
   private readonly handlers = new Map<string, Set<(value: never) => void>>();
   private readonly seen = new Set<string>();
   private readonly tab = Math.random().toString(36).slice(2);
-  private readonly tabs = new Map<string, readonly string[] | null>();
+  private readonly groups: Groups;
+  private readonly tabs = new Map<string, Groups>();
   private readonly root: URL;
   /** The name of the shared connection and of the stored last id; undefined until known, or unshared. */
   private key: string | undefined;
@@ -132,7 +136,10 @@ class Client implements HeraldClient {
     this.root = new URL(url, globalThis.location?.href);
     if (!this.root.pathname.endsWith('/')) this.root.pathname += '/';
     this.token = options.token;
-    this.tabs.set(this.tab, options.groups ?? null);
+    // Without groups a token stream joins every group of the token; a development-mode stream joins none.
+    const tokens = options.token !== undefined || options.getToken !== undefined;
+    this.groups = options.groups ?? (tokens ? null : []);
+    this.tabs.set(this.tab, this.groups);
     void this.start();
   }
 
@@ -230,7 +237,7 @@ class Client implements HeraldClient {
   }
 
   private hello(): void {
-    this.post({ t: 'hello', tab: this.tab, groups: this.tabs.get(this.tab) ?? null });
+    this.post({ t: 'hello', tab: this.tab, groups: this.groups });
   }
 
   /** Opens the network connection: this tab relays it to the others. */
@@ -243,7 +250,7 @@ class Client implements HeraldClient {
       params: () => {
         const params = new URLSearchParams();
         if (this.options.user !== undefined) params.set('user', this.options.user);
-        for (const group of this.union()) params.append('group', group);
+        for (const group of this.union() ?? []) params.append('group', group);
         return params;
       },
       emit: (wire) => {
@@ -255,22 +262,28 @@ class Client implements HeraldClient {
     });
   }
 
-  /** The groups of every tab: what the shared connection subscribes to. */
-  private union(): string[] {
+  /**
+   * The groups of every tab: what the shared connection subscribes to. `null` (ask for none: every group
+   * of the token) when a tab wants them all; each tab then keeps its own groups' messages.
+   */
+  private union(): string[] | null {
     const all = new Set<string>();
-    for (const groups of this.tabs.values()) for (const group of groups ?? []) all.add(group);
+    for (const groups of this.tabs.values()) {
+      if (groups === null) return null;
+      for (const group of groups) all.add(group);
+    }
     return [...all].sort();
   }
 
   private receive(message: TabMessage): void {
     if (message.t === 'hello') {
-      const before = this.union().join();
+      const before = JSON.stringify(this.union());
       this.tabs.set(message.tab, message.groups);
       if (!this.leader) return;
       // Bring the new tab up to date, and widen the subscription if it needs more groups.
       this.post({ t: 'ev', e: { k: 'state', state: this.state, transport: this.transport } });
       if (this.lastEventId !== undefined) this.post({ t: 'ev', e: { k: 'pos', id: this.lastEventId } });
-      if (this.union().join() !== before) this.source?.restart();
+      if (JSON.stringify(this.union()) !== before) this.source?.restart();
     } else if (message.t === 'bye') {
       this.tabs.delete(message.tab);
     } else if (message.t === 'leader') {
@@ -307,9 +320,9 @@ class Client implements HeraldClient {
       this.seen.add(wire.id);
       if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
       this.position(wire.id);
-      const mine = this.tabs.get(this.tab);
       // The shared stream carries every tab's groups: keep what this tab asked for.
-      if (mine && !wire.direct && !wire.groups.some((group) => mine.includes(group))) return;
+      const mine = this.groups;
+      if (mine !== null && !wire.direct && !wire.groups.some((group) => mine.includes(group))) return;
       let data: unknown = wire.data;
       if (wire.json) {
         try {

@@ -26,6 +26,24 @@ describe('tabs sharing one connection in headless Chromium', () => {
   const send = (message: Record<string, unknown>): Promise<string> =>
     publishAs(node.url, TEST_KEYS.publishKey, message);
 
+  test('a tab without groups keeps all of its token groups when another tab asks for fewer', async () => {
+    await setUp(true);
+    try {
+      await serveToken(context, '/__token', () => tokenFor('painter', { groups: ['red', 'blue'] }));
+      const everything = await openTab(context, node.url, { tokenUrl: '/__token' });
+      const onlyRed = await openTab(context, node.url, { tokenUrl: '/__token', groups: ['red'] });
+      await allTabs('both open', [everything, onlyRed], (v) => v.state === 'open');
+      const blue = await send({ to: { groups: ['blue'] }, data: 'blue' });
+      const red = await send({ to: { groups: ['red'] }, data: 'red' });
+      const last = await send({ to: { users: ['painter'] }, data: 'last' });
+      await allTabs('both got the last one', [everything, onlyRed], (v) => v.ids.includes(last));
+      assert.deepEqual((await view(everything)).ids, [blue, red, last]);
+      assert.deepEqual((await view(onlyRed)).ids, [red, last]);
+    } finally {
+      await finish();
+    }
+  });
+
   test("tabs of different users never share a connection: neither sees the other's messages", async () => {
     await setUp(true);
     try {
