@@ -1,4 +1,12 @@
-import { named, Source, type SourceOptions, type State, type Transport, type Wire } from './source.js';
+import {
+  named,
+  type Refusal,
+  Source,
+  type SourceOptions,
+  type State,
+  type Transport,
+  type Wire,
+} from './source.js';
 
 export type { State, Transport };
 
@@ -92,6 +100,8 @@ type Groups = readonly string[] | null;
 type TabMessage =
   | { t: 'hello'; tab: string; groups: Groups }
   | { t: 'bye'; tab: string }
+  /** Herald refused these tabs (`reason` says why): each of them stops. */
+  | { t: 'refused'; tabs: string[]; reason: string }
   | { t: 'leader' }
   | { t: 'ev'; e: Wire };
 
@@ -255,11 +265,31 @@ class Client implements HeraldClient {
       },
       emit: (wire) => {
         if (this.closed) return;
-        this.apply(wire);
         this.post({ t: 'ev', e: wire });
+        this.apply(wire);
       },
+      refused: (refusal) => this.refused(refusal),
       error: (error) => this.emit('error', error),
     });
+  }
+
+  /**
+   * Herald refused the shared connection for good. When it names groups (a 403 for groups the token lacks),
+   * only the tabs that asked for them stop and the connection goes on with the others' groups; otherwise
+   * every tab stops. A refused leader lets go of the lock, so another tab leads.
+   */
+  private refused(refusal: Refusal): void {
+    const asked = [...this.tabs].filter(([, groups]) => groups?.some((g) => refusal.groups.includes(g)));
+    const stopping = asked.length > 0 ? asked.map(([tab]) => tab) : [...this.tabs.keys()];
+    for (const tab of stopping) this.tabs.delete(tab);
+    this.post({ t: 'refused', tabs: stopping, reason: refusal.message });
+    if (stopping.includes(this.tab)) this.stop(refusal);
+  }
+
+  /** Stops this tab for a reason retrying cannot fix, and says why. */
+  private stop(error: Error): void {
+    this.emit('error', error);
+    this.close();
   }
 
   /**
@@ -286,6 +316,8 @@ class Client implements HeraldClient {
       if (JSON.stringify(this.union()) !== before) this.source?.restart();
     } else if (message.t === 'bye') {
       this.tabs.delete(message.tab);
+    } else if (message.t === 'refused') {
+      if (message.tabs.includes(this.tab)) this.stop(new Error(message.reason));
     } else if (message.t === 'leader') {
       this.hello();
     } else {
@@ -309,6 +341,8 @@ class Client implements HeraldClient {
     if (wire.k === 'state') {
       this.transport = wire.transport;
       this.setState(wire.state);
+      // The shared connection ended for good: every tab ends, and the leader frees the lock for new tabs.
+      if (wire.state === 'closed') this.close();
     } else if (wire.k === 'pos') {
       this.position(wire.id);
     } else if (wire.k === 'gap') {

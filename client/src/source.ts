@@ -22,6 +22,8 @@ export interface SourceHooks {
   /** Query parameters of `/events` and `/poll`: `user`, `group`. */
   params(): URLSearchParams;
   emit(wire: Wire): void;
+  /** Herald refused the connection for good; the source reconnects at once unless the client closed it. */
+  refused(refusal: Refusal): void;
   error(error: unknown): void;
 }
 
@@ -35,8 +37,16 @@ export interface SourceOptions {
   maxRetryDelay?: number | undefined;
 }
 
-/** Thrown to stop for good: a refusal that retrying cannot fix (400, 403, 404). */
-class Fatal extends Error {}
+/** A refusal that retrying cannot fix (400, 401 without `getToken`, 403, 404). */
+export class Refusal extends Error {
+  constructor(
+    message: string,
+    /** The groups Herald named as not allowed by the token (a 403 for groups), else none. */
+    readonly groups: readonly string[],
+  ) {
+    super(message);
+  }
+}
 
 const NO_ANNOTATION: Annotation = { json: false, groups: [], direct: true };
 
@@ -100,11 +110,11 @@ export class Source {
         else if (this.kind() === 'eventsource') await this.eventSource();
         else await this.stream();
       } catch (error) {
-        if (error instanceof Fatal) {
-          this.hooks.error(error);
-          break;
-        }
-        if (!this.closed) this.hooks.error(error);
+        if (error instanceof Refusal) {
+          // The client drops the refused groups' tabs, or closes this source when that is every tab.
+          this.immediate = true;
+          this.hooks.refused(error);
+        } else if (!this.closed) this.hooks.error(error);
       }
       if (this.closed) break;
       await this.backoff();
@@ -150,7 +160,7 @@ export class Source {
   }
 
   /** Handles a refused request: refresh the token on 401, give up when retrying cannot help. */
-  private refused(response: Response): void {
+  private async refused(response: Response): Promise<void> {
     const status = response.status;
     if (status === 401 && this.options.getToken !== undefined) {
       // A fresh token is worth trying at once, once; a second 401 in a row backs off.
@@ -159,7 +169,7 @@ export class Source {
       this.refresh = true;
       return;
     } else if (status === 400 || status === 401 || status === 403 || status === 404) {
-      throw new Fatal(`Herald refused the connection: HTTP ${status}`);
+      throw await refusalOf(response);
     }
     const after = Number(response.headers.get('retry-after'));
     if (after > 0) this.retry = Math.max(this.retry, after * 1000);
@@ -230,7 +240,7 @@ export class Source {
         signal: controller.signal,
         cache: 'no-store',
       });
-      if (!response.ok || response.body === null) return this.refused(response);
+      if (!response.ok || response.body === null) return await this.refused(response);
       let note = NO_ANNOTATION;
       const parser = createParser({
         onRetry: (ms) => {
@@ -307,7 +317,7 @@ export class Source {
           signal: controller.signal,
           cache: 'no-store',
         });
-        if (!response.ok) return this.refused(response);
+        if (!response.ok) return await this.refused(response);
         const body = (await response.json()) as PollResponse;
         this.connected();
         if (body.gap !== undefined) {
@@ -338,6 +348,14 @@ export class Source {
       this.abort = undefined;
     }
   }
+}
+
+/** Reads Herald's problem body: its detail for the message, and the groups a 403 names. */
+async function refusalOf(response: Response): Promise<Refusal> {
+  const problem: { detail?: unknown; groups?: unknown } = (await response.json().catch(() => null)) ?? {};
+  const groups = Array.isArray(problem.groups) ? problem.groups.map(String) : [];
+  const detail = typeof problem.detail === 'string' ? `: ${problem.detail}` : '';
+  return new Refusal(`Herald refused the connection: HTTP ${response.status}${detail}`, groups);
 }
 
 /** Event names the `EventSource` fallback listens for besides `message` (added by `HeraldClient.on`). */

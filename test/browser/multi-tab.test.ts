@@ -44,6 +44,54 @@ describe('tabs sharing one connection in headless Chromium', () => {
     }
   });
 
+  test('a tab refused a group its token lacks is closed and told; the other tabs go on', async () => {
+    await setUp(true);
+    try {
+      await serveToken(context, '/__token', () => tokenFor('guest', { groups: ['red'] }));
+      const allowed = await openTab(context, node.url, { tokenUrl: '/__token', groups: ['red'] });
+      await allTabs('open', [allowed], (v) => v.state === 'open');
+      const greedy = await openTab(context, node.url, { tokenUrl: '/__token', groups: ['secret'] });
+      await allTabs('the greedy tab is closed', [greedy], (v) => v.state === 'closed');
+      assert.match((await view(greedy)).errors.join(), /403/);
+      const red = await send({ to: { groups: ['red'] }, data: 'red' });
+      await allTabs('the allowed tab still receives', [allowed], (v) => v.ids.includes(red));
+      assert.equal((await view(allowed)).state, 'open');
+    } finally {
+      await finish();
+    }
+  });
+
+  test('a leader tab refused its groups lets go: a tab opened after it connects', async () => {
+    await setUp(true);
+    try {
+      await serveToken(context, '/__token', () => tokenFor('guest', { groups: ['red'] }));
+      const greedy = await openTab(context, node.url, { tokenUrl: '/__token', groups: ['secret'] });
+      await allTabs('the greedy tab is closed', [greedy], (v) => v.state === 'closed');
+      const allowed = await openTab(context, node.url, { tokenUrl: '/__token', groups: ['red'] });
+      await allTabs('the next tab connects', [allowed], (v) => v.state === 'open');
+      const red = await send({ to: { groups: ['red'] }, data: 'red' });
+      await allTabs('and receives', [allowed], (v) => v.ids.includes(red));
+    } finally {
+      await finish();
+    }
+  });
+
+  test('after Herald closes every connection of the user, a tab opened later connects', async () => {
+    await setUp(false);
+    try {
+      const options = { user: 'evicted' };
+      const pages = [await openTab(context, node.url, options), await openTab(context, node.url, options)];
+      await allTabs('both open', pages, (v) => v.state === 'open');
+      const closed = await fetch(`${node.url}/users/evicted/connections`, { method: 'DELETE' });
+      assert.equal(closed.status, 200);
+      await allTabs('both closed', pages, (v) => v.state === 'closed');
+      const later = await openTab(context, node.url, options);
+      await allTabs('the later tab connects', [later], (v) => v.state === 'open');
+    } finally {
+      await finish();
+    }
+  });
+
   test("tabs of different users never share a connection: neither sees the other's messages", async () => {
     await setUp(true);
     try {
