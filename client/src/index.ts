@@ -96,8 +96,16 @@ export interface HeraldClient {
 /** A tab's groups; `null`: every group of its token (what Herald gives a token stream that names none). */
 type Groups = readonly string[] | null;
 
+/** A network event that moves the position: what a tab replays to a tab that catches up. */
+type Positioned = Extract<Wire, { id: string }>;
+
 /** Messages between tabs of one shared connection. */
 type TabMessage =
+  /** A tab arrives (opened or reloaded) with its last id, and applies nothing until its `welcome`. */
+  | { t: 'join'; tab: string; groups: Groups; since: string | undefined }
+  /** The leader brings one joining tab up to date. */
+  | { t: 'welcome'; to: string; wires: Wire[] }
+  /** A joined tab announces its groups again, to a new leader. */
   | { t: 'hello'; tab: string; groups: Groups }
   | { t: 'bye'; tab: string }
   /** Herald refused these tabs (`reason` says why): each of them stops. */
@@ -107,6 +115,8 @@ type TabMessage =
 
 // Ids of recent messages, to drop the ones a new leader replays that a tab already saw.
 const SEEN_LIMIT = 1000;
+// Events a tab keeps to replay to a tab that reloads: far more than arrive during a reload.
+const HISTORY_LIMIT = 500;
 
 /**
  * Connects to the Herald at `url` (its base URL, e.g. `https://push.example.com` or `/`).
@@ -126,6 +136,10 @@ class Client implements HeraldClient {
   lastEventId: string | undefined;
   private readonly handlers = new Map<string, Set<(value: never) => void>>();
   private readonly seen = new Set<string>();
+  /** The last events this tab applied, in order, from its first position on (at most `HISTORY_LIMIT`). */
+  private readonly history: Positioned[] = [];
+  /** Whether this tab applies the leader's events: from its `welcome`, or from when it leads. */
+  private welcomed = false;
   private readonly tab = Math.random().toString(36).slice(2);
   private readonly groups: Groups;
   private readonly tabs = new Map<string, Groups>();
@@ -164,7 +178,8 @@ class Client implements HeraldClient {
     }
     if (this.closed) return;
     this.key = identity === undefined ? undefined : this.keyFor(identity);
-    this.lastEventId = this.key === undefined ? undefined : (storage()?.getItem(this.key) ?? undefined);
+    const stored = this.key === undefined ? undefined : storage()?.getItem(this.key);
+    if (stored) this.position({ k: 'pos', id: stored });
     const locks = globalThis.navigator?.locks;
     const shared =
       this.options.shared ??
@@ -175,7 +190,7 @@ class Client implements HeraldClient {
     }
     this.channel = new BroadcastChannel(this.key);
     this.channel.onmessage = (event: MessageEvent<TabMessage>) => this.receive(event.data);
-    this.hello();
+    this.announce();
     // Whoever holds the lock leads; the browser releases it when the tab goes, and the next in line leads.
     locks
       .request(this.key, { signal: this.lock.signal }, () => {
@@ -246,13 +261,18 @@ class Client implements HeraldClient {
     this.channel?.postMessage(message);
   }
 
-  private hello(): void {
-    this.post({ t: 'hello', tab: this.tab, groups: this.groups });
+  /** Tells the leader this tab's groups; until welcomed, also its last id, to be caught up from it. */
+  private announce(): void {
+    const { tab, groups } = this;
+    this.post(
+      this.welcomed ? { t: 'hello', tab, groups } : { t: 'join', tab, groups, since: this.lastEventId },
+    );
   }
 
   /** Opens the network connection: this tab relays it to the others. */
   private lead(): void {
     this.leader = true;
+    this.welcomed = true;
     this.post({ t: 'leader' });
     const options: SourceOptions = { ...this.options, token: this.token };
     this.source = new Source(this.root, options, {
@@ -264,7 +284,8 @@ class Client implements HeraldClient {
         return params;
       },
       emit: (wire) => {
-        if (this.closed) return;
+        // A message seen already comes again when a resume overlaps what an earlier leader relayed.
+        if (this.closed || (wire.k === 'msg' && this.seen.has(wire.id))) return;
         this.post({ t: 'ev', e: wire });
         this.apply(wire);
       },
@@ -306,23 +327,48 @@ class Client implements HeraldClient {
   }
 
   private receive(message: TabMessage): void {
-    if (message.t === 'hello') {
+    if (message.t === 'join' || message.t === 'hello') {
       const before = JSON.stringify(this.union());
       this.tabs.set(message.tab, message.groups);
       if (!this.leader) return;
-      // Bring the new tab up to date, and widen the subscription if it needs more groups.
-      this.post({ t: 'ev', e: { k: 'state', state: this.state, transport: this.transport } });
-      if (this.lastEventId !== undefined) this.post({ t: 'ev', e: { k: 'pos', id: this.lastEventId } });
-      if (JSON.stringify(this.union()) !== before) this.source?.restart();
+      let widened = JSON.stringify(this.union()) !== before;
+      if (message.t === 'join') {
+        if (this.lastEventId === undefined && message.since !== undefined) {
+          // This leader has seen nothing yet: it resumes from the tab's position, so the tab misses nothing.
+          this.position({ k: 'pos', id: message.since });
+          widened = true;
+        }
+        this.post({ t: 'welcome', to: message.tab, wires: this.catchUp(message.since, widened) });
+      }
+      // Reconnect (from the last id: nothing is lost) when a tab needs more groups.
+      if (widened) this.source?.restart();
+    } else if (message.t === 'welcome') {
+      if (message.to !== this.tab || this.welcomed) return;
+      this.welcomed = true;
+      for (const wire of message.wires) this.apply(wire);
     } else if (message.t === 'bye') {
       this.tabs.delete(message.tab);
     } else if (message.t === 'refused') {
       if (message.tabs.includes(this.tab)) this.stop(new Error(message.reason));
     } else if (message.t === 'leader') {
-      this.hello();
-    } else {
+      this.announce();
+    } else if (this.welcomed) {
       this.apply(message.e);
     }
+  }
+
+  /**
+   * What a joining tab needs, whose last id is `since` (kept across its reload): the events relayed after
+   * it, or a gap when they are no longer kept or did not carry the tab's groups (`widened`).
+   */
+  private catchUp(since: string | undefined, widened: boolean): Wire[] {
+    const here = this.lastEventId;
+    const wires: Wire[] = [{ k: 'state', state: this.state, transport: this.transport }];
+    if (here === undefined) return wires;
+    if (since === undefined || since === here) return [...wires, { k: 'pos', id: here }];
+    const from = this.history.findIndex((wire) => wire.id === since);
+    if (from >= 0 && !widened) return [...wires, ...this.history.slice(from + 1)];
+    return [...wires, { k: 'gap', reason: 'expired', lastEventId: since, id: here }];
   }
 
   private setState(state: State): void {
@@ -331,9 +377,12 @@ class Client implements HeraldClient {
     this.emit('state', state);
   }
 
-  private position(id: string): void {
-    this.lastEventId = id;
-    if (this.key !== undefined) storage()?.setItem(this.key, id);
+  /** Moves to the event's position, stores it for a reload, and keeps the event to replay to other tabs. */
+  private position(wire: Positioned): void {
+    this.lastEventId = wire.id;
+    if (this.key !== undefined) storage()?.setItem(this.key, wire.id);
+    this.history.push(wire);
+    if (this.history.length > HISTORY_LIMIT) this.history.shift();
   }
 
   private apply(wire: Wire): void {
@@ -344,16 +393,16 @@ class Client implements HeraldClient {
       // The shared connection ended for good: every tab ends, and the leader frees the lock for new tabs.
       if (wire.state === 'closed') this.close();
     } else if (wire.k === 'pos') {
-      this.position(wire.id);
+      this.position(wire);
     } else if (wire.k === 'gap') {
-      this.position(wire.id);
+      this.position(wire);
       this.emit('gap', { reason: wire.reason, lastEventId: wire.lastEventId });
     } else if (wire.k === 'disconnect') {
       this.emit('disconnect', { reason: wire.reason, reconnect: wire.reconnect });
     } else if (!this.seen.has(wire.id)) {
       this.seen.add(wire.id);
       if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
-      this.position(wire.id);
+      this.position(wire);
       // The shared stream carries every tab's groups: keep what this tab asked for.
       const mine = this.groups;
       if (mine !== null && !wire.direct && !wire.groups.some((group) => mine.includes(group))) return;

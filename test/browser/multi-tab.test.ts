@@ -2,8 +2,19 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext } from 'playwright-core';
 import { publishAs, tokenFor } from '../helpers/auth.js';
-import { allTabs, launchChromium, newContext, openTab, serveToken, view } from '../helpers/browser.js';
-import { startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
+import {
+  allTabs,
+  launchChromium,
+  newContext,
+  openTab,
+  serveToken,
+  startClient,
+  view,
+} from '../helpers/browser.js';
+import { publish, startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
+
+/** What a tab keeps to replay to a reloading tab (`HISTORY_LIMIT` in client/src/index.ts). */
+const HISTORY_LIMIT = 500;
 
 describe('tabs sharing one connection in headless Chromium', () => {
   let browser: Browser;
@@ -107,6 +118,56 @@ describe('tabs sharing one connection in headless Chromium', () => {
       assert.deepEqual((await view(alice)).ids, [toAlice, everyone]);
       assert.deepEqual((await view(bob)).ids, [toBob, everyone]);
       assert.equal(node.herald.hub.connectionCount, 2, 'one connection per user');
+    } finally {
+      await finish();
+    }
+  });
+
+  test('a follower tab that reloads receives what the leader relayed while it reloaded', async () => {
+    await setUp(false);
+    try {
+      const options = { user: 'reloader' };
+      const leader = await openTab(context, node.url, options);
+      const follower = await openTab(context, node.url, options);
+      await allTabs('both open', [leader, follower], (v) => v.state === 'open');
+      assert.ok((await view(leader)).leader, 'the first tab leads');
+      const to = { users: ['reloader'] };
+      const first = await publish(node.url, { to, data: 1 });
+      await allTabs('both got the first', [leader, follower], (v) => v.ids.includes(first));
+      await follower.reload();
+      const during = [await publish(node.url, { to, data: 2 }), await publish(node.url, { to, data: 3 })];
+      await allTabs('the leader relayed them', [leader], (v) => v.ids.length === 3);
+      await startClient(follower, options);
+      await allTabs('reloaded tab open', [follower], (v) => v.state === 'open');
+      const afterwards = await publish(node.url, { to, data: 4 });
+      await allTabs('the reloaded tab got the new one', [follower], (v) => v.ids.includes(afterwards));
+      const seen = await view(follower);
+      assert.deepEqual(seen.ids, [...during, afterwards]);
+      assert.deepEqual(seen.gaps, []);
+    } finally {
+      await finish();
+    }
+  });
+
+  test('a follower tab that reloads past what the leader keeps is told of the gap', async () => {
+    await setUp(false);
+    try {
+      const options = { user: 'slow-reloader' };
+      const leader = await openTab(context, node.url, options);
+      const follower = await openTab(context, node.url, options);
+      await allTabs('both open', [leader, follower], (v) => v.state === 'open');
+      const to = { users: ['slow-reloader'] };
+      const first = await publish(node.url, { to, data: 0 });
+      await allTabs('both got the first', [leader, follower], (v) => v.ids.includes(first));
+      await follower.reload();
+      for (let i = 1; i <= HISTORY_LIMIT + 1; i++) await publish(node.url, { to, data: i });
+      await allTabs('the leader relayed them', [leader], (v) => v.ids.length === HISTORY_LIMIT + 2);
+      await startClient(follower, options);
+      const afterwards = await publish(node.url, { to, data: 'after' });
+      await allTabs('the reloaded tab got the new one', [follower], (v) => v.ids.includes(afterwards));
+      const seen = await view(follower);
+      assert.deepEqual(seen.ids, [afterwards]);
+      assert.deepEqual(seen.gaps, [{ reason: 'expired', lastEventId: first }]);
     } finally {
       await finish();
     }
