@@ -4,6 +4,7 @@ import {
   Source,
   type SourceOptions,
   type State,
+  streamKind,
   type Transport,
   type Wire,
 } from './source.js';
@@ -203,9 +204,15 @@ class Client implements HeraldClient {
       .catch(() => {});
   }
 
-  /** The name tabs share a connection and a stored last id under: the channel, and who it is for. */
+  /**
+   * The name tabs share a connection and a stored last id under: the channel, and who it is for. On
+   * `EventSource`, which hides the annotation that says a message's groups, also the groups: tabs that
+   * could not tell their messages apart never share.
+   */
   private keyFor(identity: string): string {
-    return `${this.options.channel ?? `herald:${this.root.href}`}|${identity}`;
+    const key = `${this.options.channel ?? `herald:${this.root.href}`}|${identity}`;
+    if (streamKind(this.options.transport) !== 'eventsource') return key;
+    return `${key}|${this.groups === null ? '*' : [...new Set(this.groups)].sort().join(',')}`;
   }
 
   /**

@@ -107,7 +107,7 @@ export class Source {
           this.refresh = false;
         }
         if (this.polling) await this.poll();
-        else if (this.kind() === 'eventsource') await this.eventSource();
+        else if (streamKind(this.options.transport) === 'eventsource') await this.eventSource();
         else await this.stream();
       } catch (error) {
         if (error instanceof Refusal) {
@@ -121,13 +121,6 @@ export class Source {
     }
     this.closed = true;
     this.state('closed');
-  }
-
-  private kind(): 'fetch' | 'eventsource' {
-    const forced = this.options.transport;
-    if (forced === 'fetch' || forced === 'eventsource') return forced;
-    const streams = typeof ReadableStream === 'function' && typeof fetch === 'function';
-    return streams || typeof EventSource !== 'function' ? 'fetch' : 'eventsource';
   }
 
   /** Exponential backoff from the server's `retry:` hint, with jitter so clients do not return in step. */
@@ -348,6 +341,13 @@ export class Source {
       this.abort = undefined;
     }
   }
+}
+
+/** How the client streams with the `transport` option: `fetch`, else native `EventSource` where it cannot. */
+export function streamKind(transport: SourceOptions['transport']): 'fetch' | 'eventsource' {
+  if (transport === 'fetch' || transport === 'eventsource') return transport;
+  const streams = typeof ReadableStream === 'function' && typeof fetch === 'function';
+  return streams || typeof EventSource !== 'function' ? 'fetch' : 'eventsource';
 }
 
 /** Reads Herald's problem body: its detail for the message, and the groups a 403 names. */

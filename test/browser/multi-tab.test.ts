@@ -11,6 +11,7 @@ import {
   startClient,
   view,
 } from '../helpers/browser.js';
+import { eventually } from '../helpers/eventually.js';
 import { publish, startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
 
 /** What a tab keeps to replay to a reloading tab (`HISTORY_LIMIT` in client/src/index.ts). */
@@ -168,6 +169,31 @@ describe('tabs sharing one connection in headless Chromium', () => {
       const seen = await view(follower);
       assert.deepEqual(seen.ids, [afterwards]);
       assert.deepEqual(seen.gaps, [{ reason: 'expired', lastEventId: first }]);
+    } finally {
+      await finish();
+    }
+  });
+
+  test('on the EventSource fallback each tab receives only its own groups', async () => {
+    await setUp(false);
+    try {
+      const red = await openTab(context, node.url, { user: 'es', groups: ['red'], transport: 'eventsource' });
+      const blue = await openTab(context, node.url, {
+        user: 'es',
+        groups: ['blue'],
+        transport: 'eventsource',
+      });
+      await allTabs('both open', [red, blue], (v) => v.state === 'open');
+      await eventually('both groups subscribed', () => {
+        const byGroup = node.herald.hub.router.byGroup;
+        return byGroup.has('red') && byGroup.has('blue');
+      });
+      const toRed = await publish(node.url, { to: { groups: ['red'] }, data: 'red' });
+      const toBlue = await publish(node.url, { to: { groups: ['blue'] }, data: 'blue' });
+      const last = await publish(node.url, { to: { users: ['es'] }, data: 'last' });
+      await allTabs('both got the last one', [red, blue], (v) => v.ids.includes(last));
+      assert.deepEqual((await view(red)).ids, [toRed, last]);
+      assert.deepEqual((await view(blue)).ids, [toBlue, last]);
     } finally {
       await finish();
     }
