@@ -1,4 +1,13 @@
-import { named, Source, type SourceOptions, type State, type Transport, type Wire } from './source.js';
+import {
+  named,
+  type Refusal,
+  Source,
+  type SourceOptions,
+  type State,
+  streamKind,
+  type Transport,
+  type Wire,
+} from './source.js';
 
 export type { State, Transport };
 
@@ -52,7 +61,10 @@ export interface ConnectOptions {
    * browsers that have both.
    */
   shared?: boolean;
-  /** Name of the shared connection and of the stored last id. Default: from the URL and `user`. */
+  /**
+   * Name of the shared connection and of the stored last id, to which the client adds who it is for (the
+   * token's `sub`, else `user`): tabs share only with tabs of the same user. Default: from the URL.
+   */
   channel?: string;
   /** `auto` (default): `fetch` streaming, `EventSource` where it is missing, long-poll when blocked. */
   transport?: 'auto' | 'fetch' | 'eventsource' | 'poll';
@@ -82,15 +94,30 @@ export interface HeraldClient {
   close(): void;
 }
 
+/** A tab's groups; `null`: every group of its token (what Herald gives a token stream that names none). */
+type Groups = readonly string[] | null;
+
+/** A network event that moves the position: what a tab replays to a tab that catches up. */
+type Positioned = Extract<Wire, { id: string }>;
+
 /** Messages between tabs of one shared connection. */
 type TabMessage =
-  | { t: 'hello'; tab: string; groups: readonly string[] | null }
+  /** A tab arrives (opened or reloaded) with its last id, and applies nothing until its `welcome`. */
+  | { t: 'join'; tab: string; groups: Groups; since: string | undefined }
+  /** The leader brings one joining tab up to date. */
+  | { t: 'welcome'; to: string; wires: Wire[] }
+  /** A joined tab announces its groups again, to a new leader. */
+  | { t: 'hello'; tab: string; groups: Groups }
   | { t: 'bye'; tab: string }
+  /** Herald refused these tabs (`reason` says why): each of them stops. */
+  | { t: 'refused'; tabs: string[]; reason: string }
   | { t: 'leader' }
   | { t: 'ev'; e: Wire };
 
 // Ids of recent messages, to drop the ones a new leader replays that a tab already saw.
 const SEEN_LIMIT = 1000;
+// Events a tab keeps to replay to a tab that reloads: far more than arrive during a reload.
+const HISTORY_LIMIT = 500;
 
 /**
  * Connects to the Herald at `url` (its base URL, e.g. `https://push.example.com` or `/`).
@@ -110,10 +137,17 @@ class Client implements HeraldClient {
   lastEventId: string | undefined;
   private readonly handlers = new Map<string, Set<(value: never) => void>>();
   private readonly seen = new Set<string>();
+  /** The last events this tab applied, in order, from its first position on (at most `HISTORY_LIMIT`). */
+  private readonly history: Positioned[] = [];
+  /** Whether this tab applies the leader's events: from its `welcome`, or from when it leads. */
+  private welcomed = false;
   private readonly tab = Math.random().toString(36).slice(2);
-  private readonly tabs = new Map<string, readonly string[] | null>();
+  private readonly groups: Groups;
+  private readonly tabs = new Map<string, Groups>();
   private readonly root: URL;
-  private readonly key: string;
+  /** The name of the shared connection and of the stored last id; undefined until known, or unshared. */
+  private key: string | undefined;
+  private token: string | undefined;
   private readonly lock = new AbortController();
   private source: Source | undefined;
   private channel: BroadcastChannel | undefined;
@@ -126,20 +160,38 @@ class Client implements HeraldClient {
   ) {
     this.root = new URL(url, globalThis.location?.href);
     if (!this.root.pathname.endsWith('/')) this.root.pathname += '/';
-    this.key = options.channel ?? `herald:${this.root.href}|${options.user ?? ''}`;
-    this.lastEventId = storage()?.getItem(this.key) ?? undefined;
-    this.tabs.set(this.tab, options.groups ?? null);
+    this.token = options.token;
+    // Without groups a token stream joins every group of the token; a development-mode stream joins none.
+    const tokens = options.token !== undefined || options.getToken !== undefined;
+    this.groups = options.groups ?? (tokens ? null : []);
+    this.tabs.set(this.tab, this.groups);
+    void this.start();
+  }
+
+  /** Learns who this client is for, then joins the tabs of the same user (or connects alone). */
+  private async start(): Promise<void> {
+    let identity: string | undefined;
+    try {
+      identity = await this.identity();
+    } catch (error) {
+      // No token yet: connect alone; the source asks getToken again with backoff.
+      this.emit('error', error);
+    }
+    if (this.closed) return;
+    this.key = identity === undefined ? undefined : this.keyFor(identity);
+    const stored = this.key === undefined ? undefined : storage()?.getItem(this.key);
+    if (stored) this.position({ k: 'pos', id: stored });
     const locks = globalThis.navigator?.locks;
     const shared =
-      options.shared ??
+      this.options.shared ??
       (typeof document !== 'undefined' && locks !== undefined && typeof BroadcastChannel === 'function');
-    if (!shared) {
+    if (!shared || this.key === undefined || locks === undefined) {
       this.lead();
       return;
     }
     this.channel = new BroadcastChannel(this.key);
     this.channel.onmessage = (event: MessageEvent<TabMessage>) => this.receive(event.data);
-    this.hello();
+    this.announce();
     // Whoever holds the lock leads; the browser releases it when the tab goes, and the next in line leads.
     locks
       .request(this.key, { signal: this.lock.signal }, () => {
@@ -150,6 +202,29 @@ class Client implements HeraldClient {
         });
       })
       .catch(() => {});
+  }
+
+  /**
+   * The name tabs share a connection and a stored last id under: the channel, and who it is for. On
+   * `EventSource`, which hides the annotation that says a message's groups, also the groups: tabs that
+   * could not tell their messages apart never share.
+   */
+  private keyFor(identity: string): string {
+    const key = `${this.options.channel ?? `herald:${this.root.href}`}|${identity}`;
+    if (streamKind(this.options.transport) !== 'eventsource') return key;
+    return `${key}|${this.groups === null ? '*' : [...new Set(this.groups)].sort().join(',')}`;
+  }
+
+  /**
+   * Who this client is for: the token's subject (tabs of different users must never share a connection
+   * or a stored position), else the development-mode `user`; undefined for a token that names nobody.
+   */
+  private async identity(): Promise<string | undefined> {
+    if (this.token === undefined && this.options.getToken !== undefined)
+      this.token = await this.options.getToken();
+    if (this.token === undefined) return `user:${this.options.user ?? ''}`;
+    const sub = subjectOf(this.token);
+    return sub === undefined ? undefined : `sub:${sub}`;
   }
 
   on<K extends string>(event: K, handler: Listener<K>): HeraldClient {
@@ -193,54 +268,114 @@ class Client implements HeraldClient {
     this.channel?.postMessage(message);
   }
 
-  private hello(): void {
-    this.post({ t: 'hello', tab: this.tab, groups: this.tabs.get(this.tab) ?? null });
+  /** Tells the leader this tab's groups; until welcomed, also its last id, to be caught up from it. */
+  private announce(): void {
+    const { tab, groups } = this;
+    this.post(
+      this.welcomed ? { t: 'hello', tab, groups } : { t: 'join', tab, groups, since: this.lastEventId },
+    );
   }
 
   /** Opens the network connection: this tab relays it to the others. */
   private lead(): void {
     this.leader = true;
+    this.welcomed = true;
     this.post({ t: 'leader' });
-    this.source = new Source(this.root, this.options as SourceOptions, {
+    const options: SourceOptions = { ...this.options, token: this.token };
+    this.source = new Source(this.root, options, {
       lastId: () => this.lastEventId,
       params: () => {
         const params = new URLSearchParams();
         if (this.options.user !== undefined) params.set('user', this.options.user);
-        for (const group of this.union()) params.append('group', group);
+        for (const group of this.union() ?? []) params.append('group', group);
         return params;
       },
       emit: (wire) => {
-        if (this.closed) return;
-        this.apply(wire);
+        // A message seen already comes again when a resume overlaps what an earlier leader relayed.
+        if (this.closed || (wire.k === 'msg' && this.seen.has(wire.id))) return;
         this.post({ t: 'ev', e: wire });
+        this.apply(wire);
       },
+      refused: (refusal) => this.refused(refusal),
       error: (error) => this.emit('error', error),
     });
   }
 
-  /** The groups of every tab: what the shared connection subscribes to. */
-  private union(): string[] {
+  /**
+   * Herald refused the shared connection for good. When it names groups (a 403 for groups the token lacks),
+   * only the tabs that asked for them stop and the connection goes on with the others' groups; otherwise
+   * every tab stops. A refused leader lets go of the lock, so another tab leads.
+   */
+  private refused(refusal: Refusal): void {
+    const asked = [...this.tabs].filter(([, groups]) => groups?.some((g) => refusal.groups.includes(g)));
+    const stopping = asked.length > 0 ? asked.map(([tab]) => tab) : [...this.tabs.keys()];
+    for (const tab of stopping) this.tabs.delete(tab);
+    this.post({ t: 'refused', tabs: stopping, reason: refusal.message });
+    if (stopping.includes(this.tab)) this.stop(refusal);
+  }
+
+  /** Stops this tab for a reason retrying cannot fix, and says why. */
+  private stop(error: Error): void {
+    this.emit('error', error);
+    this.close();
+  }
+
+  /**
+   * The groups of every tab: what the shared connection subscribes to. `null` (ask for none: every group
+   * of the token) when a tab wants them all; each tab then keeps its own groups' messages.
+   */
+  private union(): string[] | null {
     const all = new Set<string>();
-    for (const groups of this.tabs.values()) for (const group of groups ?? []) all.add(group);
+    for (const groups of this.tabs.values()) {
+      if (groups === null) return null;
+      for (const group of groups) all.add(group);
+    }
     return [...all].sort();
   }
 
   private receive(message: TabMessage): void {
-    if (message.t === 'hello') {
-      const before = this.union().join();
+    if (message.t === 'join' || message.t === 'hello') {
+      const before = JSON.stringify(this.union());
       this.tabs.set(message.tab, message.groups);
       if (!this.leader) return;
-      // Bring the new tab up to date, and widen the subscription if it needs more groups.
-      this.post({ t: 'ev', e: { k: 'state', state: this.state, transport: this.transport } });
-      if (this.lastEventId !== undefined) this.post({ t: 'ev', e: { k: 'pos', id: this.lastEventId } });
-      if (this.union().join() !== before) this.source?.restart();
+      let widened = JSON.stringify(this.union()) !== before;
+      if (message.t === 'join') {
+        if (this.lastEventId === undefined && message.since !== undefined) {
+          // This leader has seen nothing yet: it resumes from the tab's position, so the tab misses nothing.
+          this.position({ k: 'pos', id: message.since });
+          widened = true;
+        }
+        this.post({ t: 'welcome', to: message.tab, wires: this.catchUp(message.since, widened) });
+      }
+      // Reconnect (from the last id: nothing is lost) when a tab needs more groups.
+      if (widened) this.source?.restart();
+    } else if (message.t === 'welcome') {
+      if (message.to !== this.tab || this.welcomed) return;
+      this.welcomed = true;
+      for (const wire of message.wires) this.apply(wire);
     } else if (message.t === 'bye') {
       this.tabs.delete(message.tab);
+    } else if (message.t === 'refused') {
+      if (message.tabs.includes(this.tab)) this.stop(new Error(message.reason));
     } else if (message.t === 'leader') {
-      this.hello();
-    } else {
+      this.announce();
+    } else if (this.welcomed) {
       this.apply(message.e);
     }
+  }
+
+  /**
+   * What a joining tab needs, whose last id is `since` (kept across its reload): the events relayed after
+   * it, or a gap when they are no longer kept or did not carry the tab's groups (`widened`).
+   */
+  private catchUp(since: string | undefined, widened: boolean): Wire[] {
+    const here = this.lastEventId;
+    const wires: Wire[] = [{ k: 'state', state: this.state, transport: this.transport }];
+    if (here === undefined) return wires;
+    if (since === undefined || since === here) return [...wires, { k: 'pos', id: here }];
+    const from = this.history.findIndex((wire) => wire.id === since);
+    if (from >= 0 && !widened) return [...wires, ...this.history.slice(from + 1)];
+    return [...wires, { k: 'gap', reason: 'expired', lastEventId: since, id: here }];
   }
 
   private setState(state: State): void {
@@ -249,9 +384,12 @@ class Client implements HeraldClient {
     this.emit('state', state);
   }
 
-  private position(id: string): void {
-    this.lastEventId = id;
-    storage()?.setItem(this.key, id);
+  /** Moves to the event's position, stores it for a reload, and keeps the event to replay to other tabs. */
+  private position(wire: Positioned): void {
+    this.lastEventId = wire.id;
+    if (this.key !== undefined) storage()?.setItem(this.key, wire.id);
+    this.history.push(wire);
+    if (this.history.length > HISTORY_LIMIT) this.history.shift();
   }
 
   private apply(wire: Wire): void {
@@ -259,20 +397,22 @@ class Client implements HeraldClient {
     if (wire.k === 'state') {
       this.transport = wire.transport;
       this.setState(wire.state);
+      // The shared connection ended for good: every tab ends, and the leader frees the lock for new tabs.
+      if (wire.state === 'closed') this.close();
     } else if (wire.k === 'pos') {
-      this.position(wire.id);
+      this.position(wire);
     } else if (wire.k === 'gap') {
-      this.position(wire.id);
+      this.position(wire);
       this.emit('gap', { reason: wire.reason, lastEventId: wire.lastEventId });
     } else if (wire.k === 'disconnect') {
       this.emit('disconnect', { reason: wire.reason, reconnect: wire.reconnect });
     } else if (!this.seen.has(wire.id)) {
       this.seen.add(wire.id);
       if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
-      this.position(wire.id);
-      const mine = this.tabs.get(this.tab);
+      this.position(wire);
       // The shared stream carries every tab's groups: keep what this tab asked for.
-      if (mine && !wire.direct && !wire.groups.some((group) => mine.includes(group))) return;
+      const mine = this.groups;
+      if (mine !== null && !wire.direct && !wire.groups.some((group) => mine.includes(group))) return;
       let data: unknown = wire.data;
       if (wire.json) {
         try {
@@ -285,6 +425,17 @@ class Client implements HeraldClient {
       this.emit(wire.event, message);
       this.emit('*', message);
     }
+  }
+}
+
+/** The `sub` claim of a JWT, read without verifying it (Herald does that): it only names the shared channel. */
+function subjectOf(token: string): string | undefined {
+  try {
+    const payload = (token.split('.')[1] ?? '').replace(/-/g, '+').replace(/_/g, '/');
+    const sub: unknown = JSON.parse(atob(payload)).sub;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
   }
 }
 

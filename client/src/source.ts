@@ -22,6 +22,8 @@ export interface SourceHooks {
   /** Query parameters of `/events` and `/poll`: `user`, `group`. */
   params(): URLSearchParams;
   emit(wire: Wire): void;
+  /** Herald refused the connection for good; the source reconnects at once unless the client closed it. */
+  refused(refusal: Refusal): void;
   error(error: unknown): void;
 }
 
@@ -35,8 +37,16 @@ export interface SourceOptions {
   maxRetryDelay?: number | undefined;
 }
 
-/** Thrown to stop for good: a refusal that retrying cannot fix (400, 403, 404). */
-class Fatal extends Error {}
+/** A refusal that retrying cannot fix (400, 401 without `getToken`, 403, 404). */
+export class Refusal extends Error {
+  constructor(
+    message: string,
+    /** The groups Herald named as not allowed by the token (a 403 for groups), else none. */
+    readonly groups: readonly string[],
+  ) {
+    super(message);
+  }
+}
 
 const NO_ANNOTATION: Annotation = { json: false, groups: [], direct: true };
 
@@ -97,27 +107,20 @@ export class Source {
           this.refresh = false;
         }
         if (this.polling) await this.poll();
-        else if (this.kind() === 'eventsource') await this.eventSource();
+        else if (streamKind(this.options.transport) === 'eventsource') await this.eventSource();
         else await this.stream();
       } catch (error) {
-        if (error instanceof Fatal) {
-          this.hooks.error(error);
-          break;
-        }
-        if (!this.closed) this.hooks.error(error);
+        if (error instanceof Refusal) {
+          // The client drops the refused groups' tabs, or closes this source when that is every tab.
+          this.immediate = true;
+          this.hooks.refused(error);
+        } else if (!this.closed) this.hooks.error(error);
       }
       if (this.closed) break;
       await this.backoff();
     }
     this.closed = true;
     this.state('closed');
-  }
-
-  private kind(): 'fetch' | 'eventsource' {
-    const forced = this.options.transport;
-    if (forced === 'fetch' || forced === 'eventsource') return forced;
-    const streams = typeof ReadableStream === 'function' && typeof fetch === 'function';
-    return streams || typeof EventSource !== 'function' ? 'fetch' : 'eventsource';
   }
 
   /** Exponential backoff from the server's `retry:` hint, with jitter so clients do not return in step. */
@@ -150,7 +153,7 @@ export class Source {
   }
 
   /** Handles a refused request: refresh the token on 401, give up when retrying cannot help. */
-  private refused(response: Response): void {
+  private async refused(response: Response): Promise<void> {
     const status = response.status;
     if (status === 401 && this.options.getToken !== undefined) {
       // A fresh token is worth trying at once, once; a second 401 in a row backs off.
@@ -159,7 +162,7 @@ export class Source {
       this.refresh = true;
       return;
     } else if (status === 400 || status === 401 || status === 403 || status === 404) {
-      throw new Fatal(`Herald refused the connection: HTTP ${status}`);
+      throw await refusalOf(response);
     }
     const after = Number(response.headers.get('retry-after'));
     if (after > 0) this.retry = Math.max(this.retry, after * 1000);
@@ -230,7 +233,7 @@ export class Source {
         signal: controller.signal,
         cache: 'no-store',
       });
-      if (!response.ok || response.body === null) return this.refused(response);
+      if (!response.ok || response.body === null) return await this.refused(response);
       let note = NO_ANNOTATION;
       const parser = createParser({
         onRetry: (ms) => {
@@ -309,7 +312,7 @@ export class Source {
           signal: controller.signal,
           cache: 'no-store',
         });
-        if (!response.ok) return this.refused(response);
+        if (!response.ok) return await this.refused(response);
         const body = (await response.json()) as PollResponse;
         session = body.session;
         this.connected();
@@ -341,6 +344,21 @@ export class Source {
       this.abort = undefined;
     }
   }
+}
+
+/** How the client streams with the `transport` option: `fetch`, else native `EventSource` where it cannot. */
+export function streamKind(transport: SourceOptions['transport']): 'fetch' | 'eventsource' {
+  if (transport === 'fetch' || transport === 'eventsource') return transport;
+  const streams = typeof ReadableStream === 'function' && typeof fetch === 'function';
+  return streams || typeof EventSource !== 'function' ? 'fetch' : 'eventsource';
+}
+
+/** Reads Herald's problem body: its detail for the message, and the groups a 403 names. */
+async function refusalOf(response: Response): Promise<Refusal> {
+  const problem: { detail?: unknown; groups?: unknown } = (await response.json().catch(() => null)) ?? {};
+  const groups = Array.isArray(problem.groups) ? problem.groups.map(String) : [];
+  const detail = typeof problem.detail === 'string' ? `: ${problem.detail}` : '';
+  return new Refusal(`Herald refused the connection: HTTP ${response.status}${detail}`, groups);
 }
 
 /** Event names the `EventSource` fallback listens for besides `message` (added by `HeraldClient.on`). */

@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { TestContext } from 'node:test';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { eventually } from './eventually.js';
 
 /** Debian's Chromium; Playwright's own download cannot run here. */
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? '/usr/bin/chromium';
@@ -62,12 +63,19 @@ export interface TabOptions {
   readonly tokenUrl?: string;
   readonly streamTimeout?: number;
   readonly retryStreamAfter?: number;
+  readonly transport?: 'auto' | 'fetch' | 'eventsource' | 'poll';
 }
 
 /** Opens a tab on `origin` that connects with the client from `/herald.js` and records what it receives. */
 export async function openTab(context: BrowserContext, origin: string, options: TabOptions): Promise<Page> {
   const page = await context.newPage();
   await page.goto(`${origin}${TEST_PAGE}`);
+  await startClient(page, options);
+  return page;
+}
+
+/** Connects the client in a tab that has none yet (just opened, or reloaded) and records what it receives. */
+export async function startClient(page: Page, options: TabOptions): Promise<void> {
   await page.evaluate(async (options) => {
     // Runs in the page (the test's tsconfig has no DOM types).
     const w = globalThis as unknown as Record<string, unknown> & { location: { origin: string } };
@@ -76,6 +84,7 @@ export async function openTab(context: BrowserContext, origin: string, options: 
     const seen: unknown[] = [];
     const gaps: unknown[] = [];
     const disconnects: unknown[] = [];
+    const errors: string[] = [];
     const { tokenUrl, ...rest } = options;
     const getToken =
       tokenUrl === undefined ? undefined : () => fetch(tokenUrl).then((response) => response.text());
@@ -83,9 +92,20 @@ export async function openTab(context: BrowserContext, origin: string, options: 
     client.on('*', (m: unknown) => seen.push(m));
     client.on('gap', (g: unknown) => gaps.push(g));
     client.on('disconnect', (d: unknown) => disconnects.push(d));
-    Object.assign(w, { client, seen, gaps, disconnects });
+    client.on('error', (e: unknown) => errors.push(String(e)));
+    Object.assign(w, { client, seen, gaps, disconnects, errors });
   }, options);
-  return page;
+}
+
+/** Makes `path` (e.g. `/__token/alice`) answer with a fresh token for `sub`, as an app's backend would. */
+export async function serveToken(
+  context: BrowserContext,
+  path: string,
+  mint: () => Promise<string>,
+): Promise<void> {
+  await context.route(`**${path}`, async (route) =>
+    route.fulfill({ contentType: 'text/plain', body: await mint() }),
+  );
 }
 
 /** What a tab's client reports. */
@@ -97,6 +117,7 @@ export interface TabView {
   data: unknown[];
   gaps: unknown[];
   disconnects: unknown[];
+  errors: string[];
 }
 
 /** Reads a tab's client state and received messages. */
@@ -107,6 +128,7 @@ export function view(page: Page): Promise<TabView> {
       seen: { id: string; data: unknown }[];
       gaps: unknown[];
       disconnects: unknown[];
+      errors: string[];
     };
     return {
       state: w.client.state,
@@ -116,8 +138,19 @@ export function view(page: Page): Promise<TabView> {
       data: w.seen.map((m) => m.data),
       gaps: w.gaps,
       disconnects: w.disconnects,
+      errors: w.errors,
     };
   });
+}
+
+/** Waits until every tab's view satisfies `check`. */
+export async function allTabs(
+  what: string,
+  pages: Page[],
+  check: (v: TabView) => boolean,
+  timeoutMs = 10_000,
+): Promise<void> {
+  await eventually(what, async () => (await Promise.all(pages.map(view))).every(check), timeoutMs);
 }
 
 /**

@@ -3,22 +3,16 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { publishAs, tokenFor } from '../helpers/auth.js';
 import {
+  allTabs,
   launchChromium,
   newContext,
   openTab,
   startBlockingProxy,
-  type TabView,
   view,
 } from '../helpers/browser.js';
 import { eventually } from '../helpers/eventually.js';
 import { getJson, publish, startHerald, startSecureHerald, TEST_KEYS } from '../helpers/herald.js';
 import { isMessage, openSse } from '../helpers/sse-client.js';
-
-/** Closes a node without waiting for sockets a client opened but never used (see long-poll.test.ts). */
-/** Waits until every tab's view satisfies `check`. */
-async function allTabs(what: string, pages: Page[], check: (v: TabView) => boolean, timeoutMs = 10_000) {
-  await eventually(what, async () => (await Promise.all(pages.map(view))).every(check), timeoutMs);
-}
 
 describe('the browser client in headless Chromium', () => {
   let browser: Browser;
