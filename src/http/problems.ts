@@ -17,7 +17,7 @@ interface Classified {
 function classify(error: unknown): Classified {
   if (error instanceof HeraldError) return { type: error.problem, detail: error.detail, extra: error.extra };
   if (error instanceof DuplicateIdError) {
-    const detail = `id "${error.id}" is already used by a retained message`;
+    const detail = `id "${error.id}" was used within the history age`;
     return { type: Problems.duplicateId, detail, extra: { field: 'id' } };
   }
   if (error instanceof LogUnavailableError)

@@ -46,6 +46,8 @@ interface PendingAppend {
  * Appends made in the same event-loop turn share one transaction (group commit): one fsync for many
  * messages. Retention is enforced logically on every read and physically by a background pruner that
  * deletes in small batches, yielding between them, so delivery never waits for a large delete.
+ * Publisher-chosen ids are reserved in `reserved_ids`, written with their message: a reservation outlives
+ * a message trimmed by count and is freed by the pruner once past `historyAgeMs` and its message deleted.
  * The file is locked exclusively: a second process cannot open it (it would not see the first's tail).
  */
 export class SqliteLog implements Log {
@@ -63,10 +65,12 @@ export class SqliteLog implements Log {
   private readonly pruneTimer: NodeJS.Timeout;
   private pruning: Promise<number> | null = null;
   private readonly insert: Statement<[string | null, string, string | null, string, number, number]>;
-  private readonly seqOfPid: Statement<[string], number>;
+  private readonly reserve: Statement<[string, number, number]>;
+  private readonly reservedSeq: Statement<[string], number>;
   private readonly page: Statement<[number, number], Row>;
   private readonly oldestRows: Statement<[number, number], { seq: number; ts: number }>;
   private readonly deleteRange: Statement<[number, number]>;
+  private readonly freeReservations: Statement<[number, number, number]>;
 
   constructor(private readonly options: SqliteLogOptions) {
     if (options.historySize < 1) throw new RangeError('historySize must be at least 1');
@@ -83,7 +87,8 @@ export class SqliteLog implements Log {
     this.insert = db.prepare(
       'INSERT INTO messages (pid, topics, event, data, json, ts) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.seqOfPid = db.prepare<[string], number>('SELECT seq FROM messages WHERE pid = ?').pluck();
+    this.reserve = db.prepare('INSERT INTO reserved_ids (pid, seq, ts) VALUES (?, ?, ?)');
+    this.reservedSeq = db.prepare<[string], number>('SELECT seq FROM reserved_ids WHERE pid = ?').pluck();
     this.page = db.prepare<[number, number], Row>(
       'SELECT seq, pid, topics, event, data, json, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
     );
@@ -91,6 +96,10 @@ export class SqliteLog implements Log {
       'SELECT seq, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
     );
     this.deleteRange = db.prepare('DELETE FROM messages WHERE seq > ? AND seq <= ?');
+    // Only once the message is deleted too: `messages.pid` is unique, so its id cannot be stored again before.
+    this.freeReservations = db.prepare(
+      'DELETE FROM reserved_ids WHERE pid IN (SELECT pid FROM reserved_ids WHERE ts < ? AND seq <= ? LIMIT ?)',
+    );
     this.pruneTimer = setInterval(() => void this.prune(), options.pruneIntervalMs ?? 1000);
     this.pruneTimer.unref();
   }
@@ -176,9 +185,8 @@ export class SqliteLog implements Log {
     let seq = this.headSeq;
     try {
       this.db.transaction(() => {
-        const usedNow = new Set<string>();
         for (const append of batch) {
-          const duplicate = this.findDuplicate(append.drafts, usedNow);
+          const duplicate = this.findDuplicate(append.drafts);
           if (duplicate !== undefined) {
             append.reject(new DuplicateIdError(duplicate));
             continue;
@@ -197,7 +205,7 @@ export class SqliteLog implements Log {
             );
             seq = Number(result.lastInsertRowid);
             messages.push(messageFromDraft(draft, this.positionOf(seq), ts));
-            if (draft.id !== undefined) usedNow.add(draft.id);
+            if (draft.id !== undefined) this.reserve.run(draft.id, seq, ts);
           }
           accepted.push({ append, messages });
         }
@@ -218,12 +226,13 @@ export class SqliteLog implements Log {
     }
   }
 
-  private findDuplicate(drafts: readonly MessageDraft[], usedNow: Set<string>): string | undefined {
+  /** A publisher id of `drafts` that is reserved (by this transaction's earlier appends too) or repeated. */
+  private findDuplicate(drafts: readonly MessageDraft[]): string | undefined {
     const inBatch = new Set<string>();
     for (const draft of drafts) {
       const id = draft.id;
       if (id === undefined) continue;
-      if (inBatch.has(id) || usedNow.has(id) || this.seqOfPid.get(id) !== undefined) return id;
+      if (inBatch.has(id) || this.reservedSeq.get(id) !== undefined) return id;
       inBatch.add(id);
     }
     return undefined;
@@ -235,8 +244,9 @@ export class SqliteLog implements Log {
   }
 
   /**
-   * Deletes the messages past retention, at most `pruneBatch` per step, yielding to the event loop
-   * between steps; resolves with how many were deleted. Runs in the background every `pruneIntervalMs`.
+   * Deletes the messages past retention and frees the publisher ids past `historyAgeMs`, at most
+   * `pruneBatch` of each per step, yielding to the event loop between steps; resolves with how many
+   * messages were deleted. Runs in the background every `pruneIntervalMs`.
    */
   prune(): Promise<number> {
     if (this.pruning !== null) return this.pruning;
@@ -260,7 +270,10 @@ export class SqliteLog implements Log {
     return this.pruning;
   }
 
-  /** Deletes one batch of rows past retention; returns how many, or -1 when there is nothing to do. */
+  /**
+   * Deletes one batch of messages and frees one batch of publisher ids past retention; returns how many
+   * messages it deleted, or -1 when there was nothing to do.
+   */
   private pruneStep(): number {
     try {
       const limit = this.prunedThrough + this.pruneBatch;
@@ -270,10 +283,14 @@ export class SqliteLog implements Log {
         if (row.ts >= cutoff) break;
         target = Math.max(target, row.seq);
       }
-      if (target <= this.prunedThrough) return -1;
-      const { changes } = this.deleteRange.run(this.prunedThrough, target);
-      this.prunedThrough = target;
-      return changes;
+      const trims = target > this.prunedThrough;
+      let deleted = 0;
+      if (trims) {
+        deleted = this.deleteRange.run(this.prunedThrough, target).changes;
+        this.prunedThrough = target;
+      }
+      const freed = this.freeReservations.run(cutoff, this.prunedThrough, this.pruneBatch).changes;
+      return trims || freed > 0 ? deleted : -1;
     } catch {
       // A busy or failing disk: try again at the next interval.
       return -1;
@@ -282,7 +299,7 @@ export class SqliteLog implements Log {
 
   private resolve(id: string): number | undefined {
     const code = id.charCodeAt(0);
-    if (code < 48 || code > 57) return this.seqOfPid.get(id);
+    if (code < 48 || code > 57) return this.reservedSeq.get(id);
     const dash = id.indexOf('-');
     if (dash < 0 || id.slice(0, dash) !== this.epoch) return undefined;
     const text = id.slice(dash + 1);
@@ -335,6 +352,17 @@ function openDatabase(path: string): Database {
     // Files created before the json flag existed gain the column (every old message was text).
     const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages') as string[];
     if (!columns.includes('json')) db.exec('ALTER TABLE messages ADD COLUMN json INTEGER NOT NULL DEFAULT 0');
+    // Files created before reservations existed reserve the ids of the messages they still hold.
+    const reservations = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('reserved_ids');
+    if (reservations.length === 0) {
+      db.exec(`
+        BEGIN;
+        CREATE TABLE reserved_ids (pid TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL);
+        CREATE INDEX reserved_ids_by_ts ON reserved_ids (ts);
+        INSERT INTO reserved_ids (pid, seq, ts) SELECT pid, seq, ts FROM messages WHERE pid IS NOT NULL;
+        COMMIT;
+      `);
+    }
     // Microseconds of the creation time plus noise: digit-first, distinct for every file ever created.
     const epoch = String(Date.now() * 1000 + Math.floor(Math.random() * 1000));
     db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)").run(epoch);

@@ -17,6 +17,8 @@ export interface OpenedLog {
   readonly log: Log;
   /** Closes `log` and opens the same storage again, as a restarted process would. */
   reopen(): Promise<Log>;
+  /** Runs the backend's background retention to its end now, for backends that trim in the background. */
+  pruneNow?(): Promise<void>;
 }
 
 /** How to get fresh, empty logs of one backend. */
@@ -39,6 +41,9 @@ export const CASES = {
   unknownId: 'an id this log never issued is a gap with reason unknown-id',
   expiredByCount: 'an id older than the retained count is a gap with reason expired',
   expiredByAge: 'an id older than the retained age is a gap with reason expired',
+  reservedAfterTrim:
+    'a publisher id stays reserved for the history age after its message was trimmed by count',
+  reservedReadExpired: 'readAfter of a reserved id whose message was trimmed is a gap expired',
   duplicate:
     'a reused publisher id is refused with DuplicateIdError, and a batch holding one is refused whole',
   batch: 'appendMany stores the batch atomically and in order',
@@ -252,6 +257,34 @@ export function logContract(
         replay.messages.map((m) => m.pos),
         [young.pos],
       );
+    });
+
+    /** Opens a log that keeps 10 messages, appends `id` and then enough to trim it by count. */
+    const trimmedPublisherId = async (id: string): Promise<Log> => {
+      const handle = await open({ historySize: 10 });
+      await handle.log.append({ id, topics: ['user:k'], data: 'named' });
+      // Redis trims whole stream nodes (100 entries by default): enough for the first node to go.
+      for (let i = 0; i < 3; i++) {
+        await handle.log.appendMany(Array.from({ length: 100 }, (_, j) => draft(['user:k'], `m${i}.${j}`)));
+      }
+      await handle.pruneNow?.();
+      return handle.log;
+    };
+
+    it('reservedAfterTrim', async () => {
+      const log = await trimmedPublisherId('kept-1');
+      const head = await log.head();
+      await assert.rejects(log.append({ id: 'kept-1', topics: ['user:k'], data: 'retry' }), DuplicateIdError);
+      await assert.rejects(
+        log.appendMany([draft(['user:k'], 'innocent'), { id: 'kept-1', topics: ['user:k'], data: 'retry' }]),
+        (error: unknown) => error instanceof DuplicateIdError && error.id === 'kept-1',
+      );
+      assert.equal(await log.head(), head, 'the retries stored nothing');
+    });
+
+    it('reservedReadExpired', async () => {
+      const log = await trimmedPublisherId('kept-2');
+      assert.deepEqual(await log.readAfter('kept-2', audience('k'), 10), { kind: 'gap', reason: 'expired' });
     });
 
     it('duplicate', async () => {
