@@ -174,13 +174,18 @@ export class SqliteLog implements Log {
     });
   }
 
-  /** Writes every queued append in one transaction, then hands the messages to the tail in order. */
+  /**
+   * Writes every queued append in one transaction, then hands the messages to the tail in order. Each append
+   * is answered only once the transaction committed: if it rolls back, a duplicate was not "already stored"
+   * by it either, so every append of the batch fails alike.
+   */
   private commit(): void {
     this.commitScheduled = false;
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
     const accepted: { append: PendingAppend; messages: Message[] }[] = [];
+    const duplicates: { append: PendingAppend; id: string }[] = [];
     const ts = this.now();
     let seq = this.headSeq;
     try {
@@ -188,7 +193,7 @@ export class SqliteLog implements Log {
         for (const append of batch) {
           const duplicate = this.findDuplicate(append.drafts);
           if (duplicate !== undefined) {
-            append.reject(new DuplicateIdError(duplicate));
+            duplicates.push({ append, id: duplicate });
             continue;
           }
           const messages: Message[] = [];
@@ -214,12 +219,11 @@ export class SqliteLog implements Log {
       const failure = new LogUnavailableError(
         `the SQLite log cannot be written: ${(error as Error).message}`,
       );
-      for (const { append } of accepted) append.reject(failure);
-      // Appends rejected as duplicates were already answered; rejecting again is a no-op.
       for (const append of batch) append.reject(failure);
       return;
     }
     this.headSeq = seq;
+    for (const { append, id } of duplicates) append.reject(new DuplicateIdError(id));
     for (const { append, messages } of accepted) {
       for (const message of messages) this.listener(message);
       append.resolve(messages);

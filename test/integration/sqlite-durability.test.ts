@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DuplicateIdError } from '../../src/core/ports.js';
+import { DuplicateIdError, LogUnavailableError } from '../../src/core/ports.js';
 import { SqliteLog } from '../../src/log/sqlite.js';
 import { sqliteDriver } from '../../src/log/sqlite-driver.js';
 import { postJson, publish } from '../helpers/herald.js';
@@ -167,6 +167,25 @@ describe('SQLite log: durable across crashes', () => {
     await log.prune();
     const again = await log.append({ id: 'once', topics: ['all'], data: 'later' });
     assert.equal(again.id, 'once');
+    await log.close();
+  });
+
+  test('when a group commit rolls back, every append of it fails as log-unavailable, a duplicate id too', async () => {
+    const log = new SqliteLog({ path: join(dir, 'rollback.db'), historySize: 100, historyAgeMs: 3_600_000 });
+    await log.append({ id: 'stored', topics: ['all'], data: 'first' });
+    const head = await log.head();
+    // Appended in one event-loop turn: one transaction, which the NOT NULL constraint on data rolls back.
+    const retry = log.append({ id: 'stored', topics: ['all'], data: 'retry' });
+    const fresh = log.append({ id: 'fresh', topics: ['all'], data: 'fresh' });
+    const broken = log.append({ topics: ['all'], data: null as unknown as string });
+    const outcomes = await Promise.allSettled([retry, fresh, broken]);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected');
+      assert.ok(outcome.reason instanceof LogUnavailableError, String(outcome.reason));
+    }
+    assert.equal(await log.head(), head, 'nothing of the batch was stored');
+    const again = await log.append({ id: 'fresh', topics: ['all'], data: 'fresh, retried' });
+    assert.equal(again.id, 'fresh', 'the rolled-back id was never reserved');
     await log.close();
   });
 });
