@@ -19,10 +19,15 @@ export interface SqliteLogOptions {
   readonly pruneBatch?: number;
 }
 
-interface Row {
+/** What a replay scans of each message: enough to tell whether it is addressed to the audience. */
+interface Routing {
   seq: number;
-  pid: string | null;
   topics: string;
+}
+
+/** The rest of a message, loaded only for the ones a replay returns. */
+interface Payload {
+  pid: string | null;
   event: string | null;
   data: string;
   json: number;
@@ -67,7 +72,9 @@ export class SqliteLog implements Log {
   private readonly insert: Statement<[string | null, string, string | null, string, number, number]>;
   private readonly reserve: Statement<[string, number, number]>;
   private readonly reservedSeq: Statement<[string], number>;
-  private readonly page: Statement<[number, number], Row>;
+  private readonly firstTs: Statement<[number], number>;
+  private readonly routing: Statement<[number, number], Routing>;
+  private readonly payload: Statement<[number], Payload>;
   private readonly oldestRows: Statement<[number, number], { seq: number; ts: number }>;
   private readonly deleteRange: Statement<[number, number]>;
   private readonly freeReservations: Statement<[number, number, number]>;
@@ -89,8 +96,15 @@ export class SqliteLog implements Log {
     );
     this.reserve = db.prepare('INSERT INTO reserved_ids (pid, seq, ts) VALUES (?, ?, ?)');
     this.reservedSeq = db.prepare<[string], number>('SELECT seq FROM reserved_ids WHERE pid = ?').pluck();
-    this.page = db.prepare<[number, number], Row>(
-      'SELECT seq, pid, topics, event, data, json, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+    this.firstTs = db
+      .prepare<[number], number>('SELECT ts FROM messages WHERE seq > ? ORDER BY seq LIMIT 1')
+      .pluck();
+    // Not `ts`: it is stored after `data`, so reading it would read every large payload of the scan.
+    this.routing = db.prepare<[number, number], Routing>(
+      'SELECT seq, topics FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.payload = db.prepare<[number], Payload>(
+      'SELECT pid, event, data, json, ts FROM messages WHERE seq = ?',
     );
     this.oldestRows = db.prepare<[number, number], { seq: number; ts: number }>(
       'SELECT seq, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -129,19 +143,22 @@ export class SqliteLog implements Log {
       if (seq < this.prunedThrough || seq < this.headSeq - this.options.historySize) {
         return { kind: 'gap', reason: 'expired' };
       }
-      // Bound the scan too, so a page costs O(limit) even when few messages are addressed to the audience.
-      const rows = this.page.all(seq, limit * 16);
-      const cutoff = this.now() - this.options.historyAgeMs;
       // The first message after `id` is past its age: the client missed it for good (the pruner lags).
-      if (rows.length > 0 && (rows[0] as Row).ts < cutoff) return { kind: 'gap', reason: 'expired' };
-      const messages: Message[] = [];
-      let scanned = 0;
-      for (; scanned < rows.length && messages.length < limit; scanned++) {
-        const row = rows[scanned] as Row;
-        const topics = JSON.parse(row.topics) as string[];
-        if (addressedTo(topics, audience)) messages.push(this.messageOf(row, topics));
+      const firstTs = this.firstTs.get(seq);
+      if (firstTs !== undefined && firstTs < this.now() - this.options.historyAgeMs) {
+        return { kind: 'gap', reason: 'expired' };
       }
-      const last = scanned > 0 ? (rows[scanned - 1] as Row).seq : seq;
+      // Bound the scan too, so a page costs O(limit) even when few messages are addressed to the audience;
+      // it reads only the topics, and payloads only of the messages it returns.
+      const messages: Message[] = [];
+      let last = seq;
+      for (const row of this.routing.iterate(seq, limit * 16)) {
+        last = row.seq;
+        const topics = JSON.parse(row.topics) as string[];
+        if (!addressedTo(topics, audience)) continue;
+        messages.push(this.messageOf(row.seq, topics, this.payload.get(row.seq) as Payload));
+        if (messages.length === limit) break;
+      }
       const more = last < this.headSeq;
       const through = this.positionOf(more ? last : this.headSeq);
       return { kind: 'messages', messages, through, next: more ? through : undefined };
@@ -311,8 +328,8 @@ export class SqliteLog implements Log {
     return /^\d+$/.test(text) && Number.isSafeInteger(seq) ? seq : undefined;
   }
 
-  private messageOf(row: Row, topics: string[]): Message {
-    const pos = this.positionOf(row.seq);
+  private messageOf(seq: number, topics: string[], row: Payload): Message {
+    const pos = this.positionOf(seq);
     const json = row.json === 1 ? true : undefined;
     return {
       id: row.pid ?? pos,

@@ -33,6 +33,8 @@ export const CASES = {
   positions: 'append assigns digit-first positions that increase, and head is the last one',
   tailOrder: 'every appended message reaches the tail exactly once, in position order',
   readAudience: 'readAfter returns exactly the later messages addressed to the audience, in order',
+  readAudienceAmidLarge:
+    'readAfter picks each topic kind addressed to the audience from among large messages to others, page by page',
   paging: 'readAfter pages with next while more history remains, and the pages add up',
   publisherId: 'readAfter after a publisher-chosen id resumes right after that message',
   emptyHead: 'readAfter of the head of an empty log returns no message and no next',
@@ -142,6 +144,49 @@ export function logContract(
       );
       assert.equal(replay.messages[1]?.event, 'alert');
       assert.equal(replay.next, undefined);
+    });
+
+    it('readAudienceAmidLarge', async () => {
+      const { log } = await open();
+      const from = await log.head();
+      const large = 'x'.repeat(64 * 1024);
+      // Near misses of the audience below: another user, another group, a prefix of neither.
+      const others = [
+        ['user:annabel'],
+        ['user:an'],
+        ['group:opsx'],
+        ['group:op'],
+        ['prefix:annx'],
+        ['prefix:b'],
+      ];
+      const addressed: [string[], string][] = [
+        [['user:ann'], 'user'],
+        [['group:qa'], 'group'],
+        [['prefix:an'], 'prefix'],
+        [['prefix:ann'], 'the whole id as prefix'],
+        [['all'], 'all'],
+        [['user:bob', 'group:ops'], 'a later topic'],
+      ];
+      for (const [topics, data] of addressed) {
+        await log.appendMany([...others.map((other) => ({ topics: other, data: large })), { topics, data }]);
+      }
+      const seen: string[] = [];
+      let after = from;
+      for (let pages = 0; pages < 20; pages++) {
+        const replay = await log.readAfter(after, audience('ann', ['ops', 'qa']), 2);
+        assert.equal(replay.kind, 'messages');
+        seen.push(...replay.messages.map((m) => m.data));
+        if (replay.next === undefined) {
+          assert.equal(replay.through, await log.head());
+          break;
+        }
+        assert.equal(replay.next, replay.through);
+        after = replay.next;
+      }
+      assert.deepEqual(
+        seen,
+        addressed.map(([, data]) => data),
+      );
     });
 
     it('paging', async () => {

@@ -4,6 +4,8 @@ import { createConnection, createServer, type Socket } from 'node:net';
 /** A TCP relay to a local port that a test can cut (a network partition) and restore. */
 export interface TcpProxy {
   readonly port: number;
+  /** Bytes relayed from the target to clients so far. */
+  readonly bytesFromTarget: number;
   /** Drops every relayed connection and refuses new ones. */
   cut(): void;
   /** Accepts and relays connections again. */
@@ -15,6 +17,7 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let open = true;
+  let bytesFromTarget = 0;
   const server = createServer((client) => {
     if (!open) {
       client.destroy();
@@ -26,6 +29,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => {});
     }
+    upstream.on('data', (chunk: Buffer) => {
+      bytesFromTarget += chunk.length;
+    });
     client.pipe(upstream).pipe(client);
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
@@ -35,6 +41,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const address = server.address();
   return {
     port: typeof address === 'object' && address !== null ? address.port : 0,
+    get bytesFromTarget() {
+      return bytesFromTarget;
+    },
     cut() {
       open = false;
       for (const socket of sockets) socket.destroy();
