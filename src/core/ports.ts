@@ -23,7 +23,7 @@ export type Replay =
       readonly reason: 'unknown-id' | 'expired';
     };
 
-/** Raised by `Log.append` when a publisher-chosen id is already in the retained history. */
+/** Raised by `Log.append` when a publisher-chosen id is still reserved: used within the history age. */
 export class DuplicateIdError extends Error {
   constructor(readonly id: string) {
     super(`id ${id} is already used`);
@@ -43,9 +43,11 @@ export class LogUnavailableError extends Error {}
  * - every appended message reaches the `tail` listener exactly once, in position order.
  * - `readAfter(id)` returns exactly the messages after `id` addressed to the audience, or a `gap` when `id`
  *   was never issued by this log or is older than the retained history.
+ * - a publisher-chosen id stays reserved for the history age, even once its message was trimmed by count:
+ *   `append` refuses it, and `readAfter` of it is a `gap` `expired`.
  */
 export interface Log {
-  /** Appends a message; rejects with `DuplicateIdError` when a publisher id is reused within retention. */
+  /** Appends a message; rejects with `DuplicateIdError` when a publisher id is reused within the history age. */
   append(draft: MessageDraft): Promise<Message>;
   /** Appends several messages atomically in order (one round trip where the backend allows). */
   appendMany(drafts: readonly MessageDraft[]): Promise<Message[]>;

@@ -7,6 +7,9 @@ const PROBLEM_JSON = 'application/problem+json';
 /** What Fastify makes of `PROBLEM_JSON` on the wire; set in full so both paths send the same header. */
 const PROBLEM_JSON_UTF8 = `${PROBLEM_JSON}; charset=utf-8`;
 
+/** A fixed sentence: the driver's words (a Redis reply, a SQLite error) go to the log line only. */
+const LOG_UNAVAILABLE_DETAIL = 'the message log cannot be reached; retry later';
+
 interface Classified {
   readonly type: ProblemType;
   readonly detail: string;
@@ -17,11 +20,11 @@ interface Classified {
 function classify(error: unknown): Classified {
   if (error instanceof HeraldError) return { type: error.problem, detail: error.detail, extra: error.extra };
   if (error instanceof DuplicateIdError) {
-    const detail = `id "${error.id}" is already used by a retained message`;
+    const detail = `id "${error.id}" was used within the history age`;
     return { type: Problems.duplicateId, detail, extra: { field: 'id' } };
   }
   if (error instanceof LogUnavailableError)
-    return { type: Problems.logUnavailable, detail: error.message, extra: {} };
+    return { type: Problems.logUnavailable, detail: LOG_UNAVAILABLE_DETAIL, extra: {} };
   if (!(error instanceof Error))
     return { type: Problems.internal, detail: 'an unexpected error occurred', extra: {} };
   const code = (error as FastifyError).code;

@@ -12,16 +12,27 @@ export interface MemoryLogOptions {
   readonly now?: () => number;
 }
 
+/** Where a publisher-chosen id points, and since when it is reserved. */
+interface Reservation {
+  readonly seq: number;
+  readonly ts: number;
+}
+
 /**
  * The embedded default: a bounded ring buffer of recent messages in this process.
  *
  * Positions are `<epoch>-<seq>`: the epoch is drawn at start, so after a restart an id from the old
  * process is unknown (a `gap`), never mistaken for a message of the new one.
+ *
+ * Publisher-chosen ids stay reserved for `historyAgeMs` even once the ring dropped their message, so a
+ * retry is refused rather than stored twice; the reservations take memory in proportion to the messages
+ * published with an id within that age.
  */
 export class MemoryLog implements Log {
   readonly epoch: string;
   private readonly ring: (Message | undefined)[];
-  private readonly byPublisherId = new Map<string, number>();
+  /** In publish order, hence in `ts` order: pruning by age takes from the front. */
+  private readonly reservations = new Map<string, Reservation>();
   private headSeq = 0;
   private oldestSeq = 1;
   private listener: (message: Message) => void = () => {};
@@ -37,15 +48,17 @@ export class MemoryLog implements Log {
   }
 
   async append(draft: MessageDraft): Promise<Message> {
-    if (draft.id !== undefined && this.byPublisherId.has(draft.id)) throw new DuplicateIdError(draft.id);
+    this.pruneByAge();
+    if (draft.id !== undefined && this.reservations.has(draft.id)) throw new DuplicateIdError(draft.id);
     return this.store(draft);
   }
 
   async appendMany(drafts: readonly MessageDraft[]): Promise<Message[]> {
+    this.pruneByAge();
     const ids = new Set<string>();
     for (const draft of drafts) {
       if (draft.id === undefined) continue;
-      if (this.byPublisherId.has(draft.id) || ids.has(draft.id)) throw new DuplicateIdError(draft.id);
+      if (this.reservations.has(draft.id) || ids.has(draft.id)) throw new DuplicateIdError(draft.id);
       ids.add(draft.id);
     }
     return drafts.map((draft) => this.store(draft));
@@ -88,14 +101,10 @@ export class MemoryLog implements Log {
     const seq = this.headSeq + 1;
     const pos = this.positionOf(seq);
     const message = messageFromDraft(draft, pos, this.now());
-    const slot = seq % this.ring.length;
-    const evicted = this.ring[slot];
-    if (evicted !== undefined) this.forget(evicted);
-    this.ring[slot] = message;
+    this.ring[seq % this.ring.length] = message;
     this.headSeq = seq;
     this.oldestSeq = Math.max(this.oldestSeq, seq - this.ring.length + 1);
-    if (draft.id !== undefined) this.byPublisherId.set(draft.id, seq);
-    this.pruneByAge();
+    if (draft.id !== undefined) this.reservations.set(draft.id, { seq, ts: message.ts });
     this.listener(message);
     return message;
   }
@@ -103,16 +112,14 @@ export class MemoryLog implements Log {
   private pruneByAge(): void {
     const cutoff = this.now() - this.options.historyAgeMs;
     while (this.oldestSeq <= this.headSeq) {
-      const oldest = this.at(this.oldestSeq);
-      if (oldest.ts >= cutoff) break;
-      this.forget(oldest);
+      if (this.at(this.oldestSeq).ts >= cutoff) break;
       this.ring[this.oldestSeq % this.ring.length] = undefined;
       this.oldestSeq++;
     }
-  }
-
-  private forget(message: Message): void {
-    if (message.id !== message.pos) this.byPublisherId.delete(message.id);
+    for (const [id, reservation] of this.reservations) {
+      if (reservation.ts >= cutoff) break;
+      this.reservations.delete(id);
+    }
   }
 
   private at(seq: number): Message {
@@ -120,8 +127,8 @@ export class MemoryLog implements Log {
   }
 
   private resolve(id: string): number | undefined {
-    const published = this.byPublisherId.get(id);
-    if (published !== undefined) return published;
+    const reserved = this.reservations.get(id);
+    if (reserved !== undefined) return reserved.seq;
     const dash = id.indexOf('-');
     if (dash < 0 || id.slice(0, dash) !== this.epoch) return undefined;
     const seq = Number(id.slice(dash + 1));

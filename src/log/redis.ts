@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
-import { type Audience, addressedTo } from '../protocol/topics.js';
+import type { Audience } from '../protocol/topics.js';
 
 /** Options of the Redis Streams log. */
 export interface RedisLogOptions {
@@ -91,24 +91,75 @@ const HEAD = `${STREAM_STATE}${EPOCH}local last = state(KEYS[1])
 return {epoch, last}
 `;
 
-// KEYS: stream, epoch. ARGV: after (stream id), count.
-// Returns {epoch or '', last id, first id, trimmed count, now ms, entries}.
-const READ = `${STREAM_STATE}
+// \`addressedTo\` of src/protocol/topics.ts, on a message's topics field (JSON), for one user and its groups.
+const ADDRESSED_TO = `
+local function addressed(field, user, groups)
+  for _, topic in ipairs(cjson.decode(field)) do
+    if topic == 'all' then return true end
+    local colon = string.find(topic, ':', 1, true)
+    local kind, name
+    if colon then kind, name = string.sub(topic, 1, colon - 1), string.sub(topic, colon + 1)
+    else kind, name = string.sub(topic, 1, -2), topic end
+    if kind == 'user' and name == user then return true end
+    if kind == 'group' and groups[name] then return true end
+    if kind == 'prefix' and string.sub(user, 1, #name) == name then return true end
+  end
+  return false
+end
+`;
+
+// Scans up to ARGV[2] entries after ARGV[1] and returns only those addressed to the audience, at most
+// ARGV[3], so other messages' payloads never leave Redis.
+// KEYS: stream, epoch. ARGV: after (stream id), scan count, limit, user id, then the user's groups.
+// Returns {epoch or '', last id, first id, trimmed count, now ms, id of the first entry scanned or '',
+// id of the last one (else ARGV[1]), 1 when more entries remain, 1 when an entry of another epoch was
+// scanned, the matching entries}.
+const READ = `${STREAM_STATE}${ADDRESSED_TO}
 local epoch = redis.call('GET', KEYS[2]) or ''
 local last, first, trimmed = state(KEYS[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entries = {}
 if last ~= '0-0' then entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]) end
-return {epoch, last, first, trimmed, tostring(now), entries}
+local limit, user, groups = tonumber(ARGV[3]), ARGV[4], {}
+for i = 5, #ARGV do groups[ARGV[i]] = true end
+local matched, scanned, foreign = {}, 0, 0
+while scanned < #entries and #matched < limit do
+  scanned = scanned + 1
+  local entry = entries[scanned]
+  local fields, topics = entry[2], '[]'
+  for i = 1, #fields, 2 do
+    if fields[i] == 'e' and fields[i + 1] ~= epoch then foreign = 1 end
+    if fields[i] == 't' then topics = fields[i + 1] end
+  end
+  if addressed(topics, user, groups) then matched[#matched + 1] = entry end
+end
+local firstScanned, lastScanned = '', ARGV[1]
+if scanned > 0 then firstScanned, lastScanned = entries[1][1], entries[scanned][1] end
+local more = 0
+if scanned < #entries or #entries == tonumber(ARGV[2]) then more = 1 end
+return {epoch, last, first, trimmed, tostring(now), firstScanned, lastScanned, more, foreign, matched}
 `;
 
 type Entry = [id: string, fields: string[]];
 
+type ReadReply = [
+  epoch: string,
+  last: string,
+  first: string,
+  trimmed: number,
+  now: string,
+  firstScanned: string,
+  lastScanned: string,
+  more: number,
+  foreign: number,
+  matched: Entry[],
+];
+
 interface ScriptedRedis extends Redis {
   heraldAppend(...args: (string | number)[]): Promise<[string, string | string[]]>;
   heraldHead(...args: (string | number)[]): Promise<[string, string]>;
-  heraldRead(...args: (string | number)[]): Promise<[string, string, string, number, string, Entry[]]>;
+  heraldRead(...args: (string | number)[]): Promise<ReadReply>;
 }
 
 /**
@@ -117,6 +168,8 @@ interface ScriptedRedis extends Redis {
  * - `append` is one Lua script (`XADD` with `MAXLEN ~` trimming, publisher-id reservation with `SET … PX`,
  *   age trimming with `XTRIM MINID ~`), so a message is accepted atomically or not at all, and only once
  *   Redis answered. Redis unreachable: `LogUnavailableError` (HTTP 503), never a silent drop.
+ * - `readAfter` matches on the server: its script returns only the entries addressed to the audience, so a
+ *   replay page never carries the payloads of the messages it scanned past.
  * - Every node tails the stream with a blocking `XREAD` on a connection of its own and hands each entry
  *   to the listener in stream order; when Redis is unreachable it retries with backoff and resumes after
  *   the last entry it delivered, so nothing appended meanwhile by other nodes is skipped.
@@ -257,14 +310,21 @@ export class RedisLog implements Log {
     }
     const parsed = parsePosition(position);
     if (parsed === undefined) return { kind: 'gap', reason: 'unknown-id' };
-    const scan = limit * 16;
-    let reply: [string, string, string, number, string, Entry[]];
+    let reply: ReadReply;
     try {
-      reply = await this.redis.heraldRead(this.streamKey, this.epochKey, parsed.streamId, scan);
+      reply = await this.redis.heraldRead(
+        this.streamKey,
+        this.epochKey,
+        parsed.streamId,
+        limit * 16,
+        limit,
+        audience.userId,
+        ...audience.groups,
+      );
     } catch (error) {
       throw unavailable(error);
     }
-    const [epoch, last, first, trimmed, now, entries] = reply;
+    const [epoch, last, first, trimmed, now, firstScanned, lastScanned, more, foreign, matched] = reply;
     if (epoch !== parsed.epoch || compareIds(parsed.streamId, last) > 0) {
       return { kind: 'gap', reason: 'unknown-id' };
     }
@@ -273,23 +333,19 @@ export class RedisLog implements Log {
     const beforeFirst =
       first === '' ? compareIds(parsed.streamId, last) < 0 : compareIds(parsed.streamId, first) < 0;
     if (trimmed > 0 && beforeFirst) return { kind: 'gap', reason: 'expired' };
-    const next = entries[0];
-    if (next !== undefined && msOf(next[0]) < Number(now) - this.options.historyAgeMs) {
+    if (firstScanned !== '' && msOf(firstScanned) < Number(now) - this.options.historyAgeMs) {
       return { kind: 'gap', reason: 'expired' };
     }
-    const messages: Message[] = [];
-    let scanned = 0;
-    for (; scanned < entries.length && messages.length < limit; scanned++) {
-      const message = messageOf(entries[scanned] as Entry);
-      // An entry of another epoch: Redis lost its data between the checks above and the read.
-      if (!message.pos.startsWith(`${epoch}-`)) return { kind: 'gap', reason: 'unknown-id' };
-      if (addressedTo(message.topics, audience)) messages.push(message);
-    }
-    const lastScanned = scanned > 0 ? (entries[scanned - 1] as Entry)[0] : parsed.streamId;
-    const more = scanned < entries.length || entries.length === scan;
+    // An entry of another epoch: the epoch key was lost while the stream was kept.
+    if (foreign === 1) return { kind: 'gap', reason: 'unknown-id' };
     // Read in the same script as `last`: with nothing more, the read covered the stream through it.
-    const through = `${epoch}-${more ? lastScanned : last}`;
-    return { kind: 'messages', messages, through, next: more ? through : undefined };
+    const through = `${epoch}-${more === 1 ? lastScanned : last}`;
+    return {
+      kind: 'messages',
+      messages: matched.map(messageOf),
+      through,
+      next: more === 1 ? through : undefined,
+    };
   }
 
   comparePositions(a: string, b: string): number {

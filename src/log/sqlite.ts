@@ -19,10 +19,15 @@ export interface SqliteLogOptions {
   readonly pruneBatch?: number;
 }
 
-interface Row {
+/** What a replay scans of each message: enough to tell whether it is addressed to the audience. */
+interface Routing {
   seq: number;
-  pid: string | null;
   topics: string;
+}
+
+/** The rest of a message, loaded only for the ones a replay returns. */
+interface Payload {
+  pid: string | null;
   event: string | null;
   data: string;
   json: number;
@@ -46,6 +51,8 @@ interface PendingAppend {
  * Appends made in the same event-loop turn share one transaction (group commit): one fsync for many
  * messages. Retention is enforced logically on every read and physically by a background pruner that
  * deletes in small batches, yielding between them, so delivery never waits for a large delete.
+ * Publisher-chosen ids are reserved in `reserved_ids`, written with their message: a reservation outlives
+ * a message trimmed by count and is freed by the pruner once past `historyAgeMs` and its message deleted.
  * The file is locked exclusively: a second process cannot open it (it would not see the first's tail).
  */
 export class SqliteLog implements Log {
@@ -63,10 +70,14 @@ export class SqliteLog implements Log {
   private readonly pruneTimer: NodeJS.Timeout;
   private pruning: Promise<number> | null = null;
   private readonly insert: Statement<[string | null, string, string | null, string, number, number]>;
-  private readonly seqOfPid: Statement<[string], number>;
-  private readonly page: Statement<[number, number], Row>;
+  private readonly reserve: Statement<[string, number, number]>;
+  private readonly reservedSeq: Statement<[string], number>;
+  private readonly firstTs: Statement<[number], number>;
+  private readonly routing: Statement<[number, number], Routing>;
+  private readonly payload: Statement<[number], Payload>;
   private readonly oldestRows: Statement<[number, number], { seq: number; ts: number }>;
   private readonly deleteRange: Statement<[number, number]>;
+  private readonly freeReservations: Statement<[number, number, number]>;
 
   constructor(private readonly options: SqliteLogOptions) {
     if (options.historySize < 1) throw new RangeError('historySize must be at least 1');
@@ -83,14 +94,26 @@ export class SqliteLog implements Log {
     this.insert = db.prepare(
       'INSERT INTO messages (pid, topics, event, data, json, ts) VALUES (?, ?, ?, ?, ?, ?)',
     );
-    this.seqOfPid = db.prepare<[string], number>('SELECT seq FROM messages WHERE pid = ?').pluck();
-    this.page = db.prepare<[number, number], Row>(
-      'SELECT seq, pid, topics, event, data, json, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+    this.reserve = db.prepare('INSERT INTO reserved_ids (pid, seq, ts) VALUES (?, ?, ?)');
+    this.reservedSeq = db.prepare<[string], number>('SELECT seq FROM reserved_ids WHERE pid = ?').pluck();
+    this.firstTs = db
+      .prepare<[number], number>('SELECT ts FROM messages WHERE seq > ? ORDER BY seq LIMIT 1')
+      .pluck();
+    // Not `ts`: it is stored after `data`, so reading it would read every large payload of the scan.
+    this.routing = db.prepare<[number, number], Routing>(
+      'SELECT seq, topics FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+    );
+    this.payload = db.prepare<[number], Payload>(
+      'SELECT pid, event, data, json, ts FROM messages WHERE seq = ?',
     );
     this.oldestRows = db.prepare<[number, number], { seq: number; ts: number }>(
       'SELECT seq, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
     );
     this.deleteRange = db.prepare('DELETE FROM messages WHERE seq > ? AND seq <= ?');
+    // Only once the message is deleted too: `messages.pid` is unique, so its id cannot be stored again before.
+    this.freeReservations = db.prepare(
+      'DELETE FROM reserved_ids WHERE pid IN (SELECT pid FROM reserved_ids WHERE ts < ? AND seq <= ? LIMIT ?)',
+    );
     this.pruneTimer = setInterval(() => void this.prune(), options.pruneIntervalMs ?? 1000);
     this.pruneTimer.unref();
   }
@@ -120,19 +143,22 @@ export class SqliteLog implements Log {
       if (seq < this.prunedThrough || seq < this.headSeq - this.options.historySize) {
         return { kind: 'gap', reason: 'expired' };
       }
-      // Bound the scan too, so a page costs O(limit) even when few messages are addressed to the audience.
-      const rows = this.page.all(seq, limit * 16);
-      const cutoff = this.now() - this.options.historyAgeMs;
       // The first message after `id` is past its age: the client missed it for good (the pruner lags).
-      if (rows.length > 0 && (rows[0] as Row).ts < cutoff) return { kind: 'gap', reason: 'expired' };
-      const messages: Message[] = [];
-      let scanned = 0;
-      for (; scanned < rows.length && messages.length < limit; scanned++) {
-        const row = rows[scanned] as Row;
-        const topics = JSON.parse(row.topics) as string[];
-        if (addressedTo(topics, audience)) messages.push(this.messageOf(row, topics));
+      const firstTs = this.firstTs.get(seq);
+      if (firstTs !== undefined && firstTs < this.now() - this.options.historyAgeMs) {
+        return { kind: 'gap', reason: 'expired' };
       }
-      const last = scanned > 0 ? (rows[scanned - 1] as Row).seq : seq;
+      // Bound the scan too, so a page costs O(limit) even when few messages are addressed to the audience;
+      // it reads only the topics, and payloads only of the messages it returns.
+      const messages: Message[] = [];
+      let last = seq;
+      for (const row of this.routing.iterate(seq, limit * 16)) {
+        last = row.seq;
+        const topics = JSON.parse(row.topics) as string[];
+        if (!addressedTo(topics, audience)) continue;
+        messages.push(this.messageOf(row.seq, topics, this.payload.get(row.seq) as Payload));
+        if (messages.length === limit) break;
+      }
       const more = last < this.headSeq;
       const through = this.positionOf(more ? last : this.headSeq);
       return { kind: 'messages', messages, through, next: more ? through : undefined };
@@ -165,22 +191,26 @@ export class SqliteLog implements Log {
     });
   }
 
-  /** Writes every queued append in one transaction, then hands the messages to the tail in order. */
+  /**
+   * Writes every queued append in one transaction, then hands the messages to the tail in order. Each append
+   * is answered only once the transaction committed: if it rolls back, a duplicate was not "already stored"
+   * by it either, so every append of the batch fails alike.
+   */
   private commit(): void {
     this.commitScheduled = false;
     const batch = this.queue;
     if (batch.length === 0) return;
     this.queue = [];
     const accepted: { append: PendingAppend; messages: Message[] }[] = [];
+    const duplicates: { append: PendingAppend; id: string }[] = [];
     const ts = this.now();
     let seq = this.headSeq;
     try {
       this.db.transaction(() => {
-        const usedNow = new Set<string>();
         for (const append of batch) {
-          const duplicate = this.findDuplicate(append.drafts, usedNow);
+          const duplicate = this.findDuplicate(append.drafts);
           if (duplicate !== undefined) {
-            append.reject(new DuplicateIdError(duplicate));
+            duplicates.push({ append, id: duplicate });
             continue;
           }
           const messages: Message[] = [];
@@ -197,7 +227,7 @@ export class SqliteLog implements Log {
             );
             seq = Number(result.lastInsertRowid);
             messages.push(messageFromDraft(draft, this.positionOf(seq), ts));
-            if (draft.id !== undefined) usedNow.add(draft.id);
+            if (draft.id !== undefined) this.reserve.run(draft.id, seq, ts);
           }
           accepted.push({ append, messages });
         }
@@ -206,24 +236,24 @@ export class SqliteLog implements Log {
       const failure = new LogUnavailableError(
         `the SQLite log cannot be written: ${(error as Error).message}`,
       );
-      for (const { append } of accepted) append.reject(failure);
-      // Appends rejected as duplicates were already answered; rejecting again is a no-op.
       for (const append of batch) append.reject(failure);
       return;
     }
     this.headSeq = seq;
+    for (const { append, id } of duplicates) append.reject(new DuplicateIdError(id));
     for (const { append, messages } of accepted) {
       for (const message of messages) this.listener(message);
       append.resolve(messages);
     }
   }
 
-  private findDuplicate(drafts: readonly MessageDraft[], usedNow: Set<string>): string | undefined {
+  /** A publisher id of `drafts` that is reserved (by this transaction's earlier appends too) or repeated. */
+  private findDuplicate(drafts: readonly MessageDraft[]): string | undefined {
     const inBatch = new Set<string>();
     for (const draft of drafts) {
       const id = draft.id;
       if (id === undefined) continue;
-      if (inBatch.has(id) || usedNow.has(id) || this.seqOfPid.get(id) !== undefined) return id;
+      if (inBatch.has(id) || this.reservedSeq.get(id) !== undefined) return id;
       inBatch.add(id);
     }
     return undefined;
@@ -235,8 +265,9 @@ export class SqliteLog implements Log {
   }
 
   /**
-   * Deletes the messages past retention, at most `pruneBatch` per step, yielding to the event loop
-   * between steps; resolves with how many were deleted. Runs in the background every `pruneIntervalMs`.
+   * Deletes the messages past retention and frees the publisher ids past `historyAgeMs`, at most
+   * `pruneBatch` of each per step, yielding to the event loop between steps; resolves with how many
+   * messages were deleted. Runs in the background every `pruneIntervalMs`.
    */
   prune(): Promise<number> {
     if (this.pruning !== null) return this.pruning;
@@ -260,7 +291,10 @@ export class SqliteLog implements Log {
     return this.pruning;
   }
 
-  /** Deletes one batch of rows past retention; returns how many, or -1 when there is nothing to do. */
+  /**
+   * Deletes one batch of messages and frees one batch of publisher ids past retention; returns how many
+   * messages it deleted, or -1 when there was nothing to do.
+   */
   private pruneStep(): number {
     try {
       const limit = this.prunedThrough + this.pruneBatch;
@@ -270,10 +304,14 @@ export class SqliteLog implements Log {
         if (row.ts >= cutoff) break;
         target = Math.max(target, row.seq);
       }
-      if (target <= this.prunedThrough) return -1;
-      const { changes } = this.deleteRange.run(this.prunedThrough, target);
-      this.prunedThrough = target;
-      return changes;
+      const trims = target > this.prunedThrough;
+      let deleted = 0;
+      if (trims) {
+        deleted = this.deleteRange.run(this.prunedThrough, target).changes;
+        this.prunedThrough = target;
+      }
+      const freed = this.freeReservations.run(cutoff, this.prunedThrough, this.pruneBatch).changes;
+      return trims || freed > 0 ? deleted : -1;
     } catch {
       // A busy or failing disk: try again at the next interval.
       return -1;
@@ -282,7 +320,7 @@ export class SqliteLog implements Log {
 
   private resolve(id: string): number | undefined {
     const code = id.charCodeAt(0);
-    if (code < 48 || code > 57) return this.seqOfPid.get(id);
+    if (code < 48 || code > 57) return this.reservedSeq.get(id);
     const dash = id.indexOf('-');
     if (dash < 0 || id.slice(0, dash) !== this.epoch) return undefined;
     const text = id.slice(dash + 1);
@@ -290,8 +328,8 @@ export class SqliteLog implements Log {
     return /^\d+$/.test(text) && Number.isSafeInteger(seq) ? seq : undefined;
   }
 
-  private messageOf(row: Row, topics: string[]): Message {
-    const pos = this.positionOf(row.seq);
+  private messageOf(seq: number, topics: string[], row: Payload): Message {
+    const pos = this.positionOf(seq);
     const json = row.json === 1 ? true : undefined;
     return {
       id: row.pid ?? pos,
@@ -335,6 +373,17 @@ function openDatabase(path: string): Database {
     // Files created before the json flag existed gain the column (every old message was text).
     const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages') as string[];
     if (!columns.includes('json')) db.exec('ALTER TABLE messages ADD COLUMN json INTEGER NOT NULL DEFAULT 0');
+    // Files created before reservations existed reserve the ids of the messages they still hold.
+    const reservations = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('reserved_ids');
+    if (reservations.length === 0) {
+      db.exec(`
+        BEGIN;
+        CREATE TABLE reserved_ids (pid TEXT PRIMARY KEY, seq INTEGER NOT NULL, ts INTEGER NOT NULL);
+        CREATE INDEX reserved_ids_by_ts ON reserved_ids (ts);
+        INSERT INTO reserved_ids (pid, seq, ts) SELECT pid, seq, ts FROM messages WHERE pid IS NOT NULL;
+        COMMIT;
+      `);
+    }
     // Microseconds of the creation time plus noise: digit-first, distinct for every file ever created.
     const epoch = String(Date.now() * 1000 + Math.floor(Math.random() * 1000));
     db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)").run(epoch);

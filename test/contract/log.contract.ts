@@ -17,6 +17,8 @@ export interface OpenedLog {
   readonly log: Log;
   /** Closes `log` and opens the same storage again, as a restarted process would. */
   reopen(): Promise<Log>;
+  /** Runs the backend's background retention to its end now, for backends that trim in the background. */
+  pruneNow?(): Promise<void>;
 }
 
 /** How to get fresh, empty logs of one backend. */
@@ -31,6 +33,8 @@ export const CASES = {
   positions: 'append assigns digit-first positions that increase, and head is the last one',
   tailOrder: 'every appended message reaches the tail exactly once, in position order',
   readAudience: 'readAfter returns exactly the later messages addressed to the audience, in order',
+  readAudienceAmidLarge:
+    'readAfter picks each topic kind addressed to the audience from among large messages to others, page by page',
   paging: 'readAfter pages with next while more history remains, and the pages add up',
   publisherId: 'readAfter after a publisher-chosen id resumes right after that message',
   emptyHead: 'readAfter of the head of an empty log returns no message and no next',
@@ -39,6 +43,9 @@ export const CASES = {
   unknownId: 'an id this log never issued is a gap with reason unknown-id',
   expiredByCount: 'an id older than the retained count is a gap with reason expired',
   expiredByAge: 'an id older than the retained age is a gap with reason expired',
+  reservedAfterTrim:
+    'a publisher id stays reserved for the history age after its message was trimmed by count',
+  reservedReadExpired: 'readAfter of a reserved id whose message was trimmed is a gap expired',
   duplicate:
     'a reused publisher id is refused with DuplicateIdError, and a batch holding one is refused whole',
   batch: 'appendMany stores the batch atomically and in order',
@@ -137,6 +144,49 @@ export function logContract(
       );
       assert.equal(replay.messages[1]?.event, 'alert');
       assert.equal(replay.next, undefined);
+    });
+
+    it('readAudienceAmidLarge', async () => {
+      const { log } = await open();
+      const from = await log.head();
+      const large = 'x'.repeat(64 * 1024);
+      // Near misses of the audience below: another user, another group, a prefix of neither.
+      const others = [
+        ['user:annabel'],
+        ['user:an'],
+        ['group:opsx'],
+        ['group:op'],
+        ['prefix:annx'],
+        ['prefix:b'],
+      ];
+      const addressed: [string[], string][] = [
+        [['user:ann'], 'user'],
+        [['group:qa'], 'group'],
+        [['prefix:an'], 'prefix'],
+        [['prefix:ann'], 'the whole id as prefix'],
+        [['all'], 'all'],
+        [['user:bob', 'group:ops'], 'a later topic'],
+      ];
+      for (const [topics, data] of addressed) {
+        await log.appendMany([...others.map((other) => ({ topics: other, data: large })), { topics, data }]);
+      }
+      const seen: string[] = [];
+      let after = from;
+      for (let pages = 0; pages < 20; pages++) {
+        const replay = await log.readAfter(after, audience('ann', ['ops', 'qa']), 2);
+        assert.equal(replay.kind, 'messages');
+        seen.push(...replay.messages.map((m) => m.data));
+        if (replay.next === undefined) {
+          assert.equal(replay.through, await log.head());
+          break;
+        }
+        assert.equal(replay.next, replay.through);
+        after = replay.next;
+      }
+      assert.deepEqual(
+        seen,
+        addressed.map(([, data]) => data),
+      );
     });
 
     it('paging', async () => {
@@ -252,6 +302,34 @@ export function logContract(
         replay.messages.map((m) => m.pos),
         [young.pos],
       );
+    });
+
+    /** Opens a log that keeps 10 messages, appends `id` and then enough to trim it by count. */
+    const trimmedPublisherId = async (id: string): Promise<Log> => {
+      const handle = await open({ historySize: 10 });
+      await handle.log.append({ id, topics: ['user:k'], data: 'named' });
+      // Redis trims whole stream nodes (100 entries by default): enough for the first node to go.
+      for (let i = 0; i < 3; i++) {
+        await handle.log.appendMany(Array.from({ length: 100 }, (_, j) => draft(['user:k'], `m${i}.${j}`)));
+      }
+      await handle.pruneNow?.();
+      return handle.log;
+    };
+
+    it('reservedAfterTrim', async () => {
+      const log = await trimmedPublisherId('kept-1');
+      const head = await log.head();
+      await assert.rejects(log.append({ id: 'kept-1', topics: ['user:k'], data: 'retry' }), DuplicateIdError);
+      await assert.rejects(
+        log.appendMany([draft(['user:k'], 'innocent'), { id: 'kept-1', topics: ['user:k'], data: 'retry' }]),
+        (error: unknown) => error instanceof DuplicateIdError && error.id === 'kept-1',
+      );
+      assert.equal(await log.head(), head, 'the retries stored nothing');
+    });
+
+    it('reservedReadExpired', async () => {
+      const log = await trimmedPublisherId('kept-2');
+      assert.deepEqual(await log.readAfter('kept-2', audience('k'), 10), { kind: 'gap', reason: 'expired' });
     });
 
     it('duplicate', async () => {

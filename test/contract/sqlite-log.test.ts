@@ -17,6 +17,9 @@ logContract('sqlite', {
         await log.close();
         return new SqliteLog({ ...options, path });
       },
+      async pruneNow() {
+        await log.prune();
+      },
     };
   },
   async cleanup() {

@@ -4,6 +4,8 @@ import { createConnection, createServer, type Socket } from 'node:net';
 /** A TCP relay to a local port that a test can slow down, cut (a network partition) and restore. */
 export interface TcpProxy {
   readonly port: number;
+  /** Bytes relayed from the target to clients so far. */
+  readonly bytesFromTarget: number;
   /** Drops every relayed connection and refuses new ones. */
   cut(): void;
   /** Accepts and relays connections again, without delay. */
@@ -18,6 +20,7 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
   let open = true;
   let delayMs = 0;
+  let bytesFromTarget = 0;
   const server = createServer((client) => {
     if (!open) {
       client.destroy();
@@ -29,6 +32,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       socket.on('close', () => sockets.delete(socket));
       socket.on('error', () => {});
     }
+    upstream.on('data', (chunk: Buffer) => {
+      bytesFromTarget += chunk.length;
+    });
     relay(client, upstream, () => delayMs);
     relay(upstream, client, () => delayMs);
     client.on('close', () => upstream.destroy());
@@ -42,6 +48,9 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   };
   return {
     port: typeof address === 'object' && address !== null ? address.port : 0,
+    get bytesFromTarget() {
+      return bytesFromTarget;
+    },
     cut() {
       open = false;
       dropAll();

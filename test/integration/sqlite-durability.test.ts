@@ -3,7 +3,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DuplicateIdError, LogUnavailableError } from '../../src/core/ports.js';
 import { SqliteLog } from '../../src/log/sqlite.js';
+import { sqliteDriver } from '../../src/log/sqlite-driver.js';
 import { postJson, publish } from '../helpers/herald.js';
 import { type HeraldProcess, spawnHerald } from '../helpers/process.js';
 import { isMessage, openSse } from '../helpers/sse-client.js';
@@ -123,6 +125,67 @@ describe('SQLite log: durable across crashes', () => {
     assert.equal(log.storedCount(), 100);
     const replay = await log.readAfter(during.pos, { userId: 'x', groups: [] }, 10);
     assert.deepEqual(replay, { kind: 'messages', messages: [], through: during.pos, next: undefined });
+    await log.close();
+  });
+
+  test('a file written before publisher-id reservations keeps the ids of its messages reserved', async () => {
+    const path = join(dir, 'before-reservations.db');
+    const Driver = sqliteDriver();
+    const old = new Driver(path);
+    old.exec(`
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, pid TEXT UNIQUE, topics TEXT NOT NULL,
+        event TEXT, data TEXT NOT NULL, ts INTEGER NOT NULL, json INTEGER NOT NULL DEFAULT 0);
+      INSERT INTO meta (key, value) VALUES ('epoch', '1700000000000000');
+      INSERT INTO messages (pid, topics, data, ts) VALUES ('legacy-1', '["all"]', 'old', ${Date.now()});
+    `);
+    old.close();
+    const log = new SqliteLog({ path, historySize: 10, historyAgeMs: 3_600_000 });
+    await log.appendMany(Array.from({ length: 20 }, (_, i) => ({ topics: ['all'], data: `new ${i}` })));
+    await log.prune();
+    await assert.rejects(log.append({ id: 'legacy-1', topics: ['all'], data: 'retry' }), DuplicateIdError);
+    assert.deepEqual(await log.readAfter('legacy-1', { userId: 'x', groups: [] }, 10), {
+      kind: 'gap',
+      reason: 'expired',
+    });
+    await log.close();
+  });
+
+  test('the pruner frees a publisher id once it is past the history age, and the id can be used again', async () => {
+    let clock = 1_000_000;
+    const log = new SqliteLog({
+      path: join(dir, 'reservation-age.db'),
+      historySize: 100,
+      historyAgeMs: 1000,
+      now: () => clock,
+    });
+    await log.append({ id: 'once', topics: ['all'], data: 'first' });
+    clock += 999;
+    await log.prune();
+    await assert.rejects(log.append({ id: 'once', topics: ['all'], data: 'early retry' }), DuplicateIdError);
+    clock += 2;
+    await log.prune();
+    const again = await log.append({ id: 'once', topics: ['all'], data: 'later' });
+    assert.equal(again.id, 'once');
+    await log.close();
+  });
+
+  test('when a group commit rolls back, every append of it fails as log-unavailable, a duplicate id too', async () => {
+    const log = new SqliteLog({ path: join(dir, 'rollback.db'), historySize: 100, historyAgeMs: 3_600_000 });
+    await log.append({ id: 'stored', topics: ['all'], data: 'first' });
+    const head = await log.head();
+    // Appended in one event-loop turn: one transaction, which the NOT NULL constraint on data rolls back.
+    const retry = log.append({ id: 'stored', topics: ['all'], data: 'retry' });
+    const fresh = log.append({ id: 'fresh', topics: ['all'], data: 'fresh' });
+    const broken = log.append({ topics: ['all'], data: null as unknown as string });
+    const outcomes = await Promise.allSettled([retry, fresh, broken]);
+    for (const outcome of outcomes) {
+      assert.equal(outcome.status, 'rejected');
+      assert.ok(outcome.reason instanceof LogUnavailableError, String(outcome.reason));
+    }
+    assert.equal(await log.head(), head, 'nothing of the batch was stored');
+    const again = await log.append({ id: 'fresh', topics: ['all'], data: 'fresh, retried' });
+    assert.equal(again.id, 'fresh', 'the rolled-back id was never reserved');
     await log.close();
   });
 });
