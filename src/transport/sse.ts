@@ -294,7 +294,9 @@ export class SseSink implements Sink {
 
   drained(): Promise<void> {
     const stream: Writable = this.direct ?? (this.response as ServerResponse);
-    if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+    // `drain` follows only a write that reached the high-water mark: below it, it never comes (and there is
+    // nothing to wait for). Read off the length: HTTP/2 responses have no `writableNeedDrain`.
+    if (stream.writableLength < stream.writableHighWaterMark || stream.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = (): void => {
         stream.off('drain', done);

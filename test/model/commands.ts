@@ -115,6 +115,25 @@ class PublishBatch implements Command {
   toString = (): string => `batch(${this.tos.map(describeTarget).join(' | ')} via n${this.via + 1})`;
 }
 
+/** Many messages in one batch: a subscriber away meanwhile resumes over several replay pages (or is trimmed). */
+class Burst implements Command {
+  constructor(
+    readonly count: number,
+    readonly to: ModelTarget,
+    readonly via: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const messages = Array.from({ length: this.count }, () => ({ tag: model.newTag(), to: this.to }));
+    const outcome = await post(
+      real.world.nodes[this.via % real.world.nodes.length],
+      messages.map((m) => ({ to: m.to, data: dataOf(m.tag, 100) })),
+    );
+    record(model, outcome, messages);
+  }
+  toString = (): string => `burst(${this.count} to ${describeTarget(this.to)} via n${this.via + 1})`;
+}
+
 /** Several publishes at once on several nodes; the model orders them by the positions the log gave. */
 class PublishConcurrently implements Command {
   constructor(readonly tos: ModelTarget[]) {}
@@ -333,6 +352,9 @@ export function commandsFor(backend: World['backend']): fc.Arbitrary<Iterable<Co
       .tuple(fc.array(targetArb, { minLength: 2, maxLength: 5 }), node)
       .map(([tos, via]) => new PublishBatch(tos, via)),
     fc.array(targetArb, { minLength: 2, maxLength: 4 }).map((tos) => new PublishConcurrently(tos)),
+    fc
+      .tuple(fc.integer({ min: 100, max: 260 }), targetArb, node)
+      .map(([count, to, via]) => new Burst(count, to, via)),
     node.map((via) => new RetryPid(via)),
     sub.map((s) => new GoOffline(s)),
     sub.map((s) => new GoOnline(s)),

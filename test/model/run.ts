@@ -6,7 +6,7 @@ import { Subscriber } from './subscriber.js';
 import { type Backend, World } from './world.js';
 
 /** How long the quiet phase at the end of a run may take to bring everyone up to date. */
-const QUIET_TIMEOUT_MS = 40_000;
+const QUIET_TIMEOUT_MS = 20_000;
 
 /** Options of one model check on one backend. */
 export interface ModelRunOptions {
@@ -14,6 +14,8 @@ export interface ModelRunOptions {
   /** Number of random command sequences (each on fresh processes). */
   readonly runs: number;
   readonly seed?: number;
+  /** With `seed`: replays one counterexample (fast-check's `path`). */
+  readonly path?: string;
   /** Stops starting new runs after this long (the soak's budget). */
   readonly timeLimitMs?: number;
   /** Called after every run with its model (for the soak's figures). */
@@ -60,6 +62,7 @@ export async function checkModel(options: ModelRunOptions): Promise<ModelRunResu
   return fc.check(property, {
     numRuns: options.runs,
     ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(options.path === undefined ? {} : { path: options.path }),
     ...(options.timeLimitMs === undefined ? {} : { interruptAfterTimeLimit: options.timeLimitMs }),
     endOnFailure: false,
   });

@@ -8,13 +8,14 @@ import type { Backend } from './world.js';
  * `npm run soak -- --minutes 30`: the model on every backend in turn, with random seeds, until the time
  * is up. Prints the figures (runs, operations, messages checked, faults injected); writes the first
  * counterexample to `soak-counterexample.txt` (or `--out`) and exits 1.
- * `--backend memory|sqlite|redis` and `--seed N --runs N` replay one case.
+ * `--backend memory|sqlite|redis --seed N [--path P]` replays a case (the seed and path a failure printed).
  */
 const { values } = parseArgs({
   options: {
     minutes: { type: 'string', default: '30' },
     backend: { type: 'string' },
     seed: { type: 'string' },
+    path: { type: 'string' },
     runs: { type: 'string' },
     out: { type: 'string', default: 'soak-counterexample.txt' },
   },
@@ -34,6 +35,7 @@ while (Date.now() < deadline) {
     backend,
     runs,
     seed,
+    ...(values.path === undefined ? {} : { path: values.path }),
     timeLimitMs: Math.max(1, deadline - Date.now()),
     onRun(model) {
       totals.runs++;
