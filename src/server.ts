@@ -179,12 +179,15 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const { presence, control, directory, deliver } = createCluster(backend, hub, config, nodeId, log);
   const stats = new StatsSampler({ hub, metrics, nodeId, directory });
   const feed = new AdminFeed(stats);
-  messageLog.tail((message) => {
-    deliver(message);
-    // Once per message, never per recipient.
-    metrics.routed(message.ts);
-    feed.record(message);
-  });
+  messageLog.tail(
+    (message) => {
+      deliver(message);
+      // Once per message, never per recipient.
+      metrics.routed(message.ts);
+      feed.record(message);
+    },
+    (start) => hub.restartAt(start),
+  );
   let closing = false;
   metrics.watch({ hub, draining: () => closing, adminStreams: () => feed.size });
   const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });

@@ -61,6 +61,7 @@ export class Hub {
   private replayReads = 0;
   private readonly replayQueue: (() => void)[] = [];
   private readonly replaySliceBytes: number;
+  private restartedAt: string | null = null;
   private flushScheduled = false;
   /** Where an interrupted flush resumes in `dirty`. */
   private flushIndex = 0;
@@ -98,6 +99,24 @@ export class Hub {
     return this.router.byUser.size;
   }
 
+  /**
+   * The log lost its history and starts again at `start` (a new epoch): fresh connections, polls and
+   * `gap` events resume from there, not from a position the log no longer knows (which would answer
+   * every resume with another `gap` until the next message arrived).
+   */
+  restartAt(start: string): void {
+    this.position = start;
+    this.restartedAt = start;
+  }
+
+  /**
+   * The start of the log since it last restarted (`restartAt`), or null. A resume point taken before it
+   * changed is unknown to the log now; this one is the first position of the new log.
+   */
+  get restartPosition(): string | null {
+    return this.restartedAt;
+  }
+
   /** Hands one logged message to every matching local subscription. Called by the log's tail, in order. */
   deliver(message: Message): void {
     this.position = message.pos;
@@ -127,10 +146,11 @@ export class Hub {
     }
     sub.held = [];
     const registeredAt = this.position;
+    const restartedAt = this.restartedAt;
     this.enqueue(sub, greeting(lastEventId));
     let covered: string;
     try {
-      covered = await this.replay(sub, lastEventId, registeredAt);
+      covered = await this.replay(sub, lastEventId, registeredAt, restartedAt);
     } catch (error) {
       this.end(sub, Disconnect.logUnavailable);
       throw error;
@@ -183,7 +203,12 @@ export class Hub {
    * Replays history after `lastEventId` page by page, pacing on the sink; returns the position the stream
    * now continues after: how far the replay covered the log, or after a `gap` the registration position.
    */
-  private async replay(sub: Subscription, lastEventId: string, registeredAt: string): Promise<string> {
+  private async replay(
+    sub: Subscription,
+    lastEventId: string,
+    registeredAt: string,
+    restartedAt: string | null,
+  ): Promise<string> {
     let after = lastEventId;
     let covered: string | undefined;
     for (;;) {
@@ -193,9 +218,12 @@ export class Hub {
         // History ran out mid-replay only after registration: the held messages carry on without a loss.
         if (covered !== undefined && this.compare(covered, registeredAt) >= 0) return covered;
         this.counters.gaps++;
+        // The log restarted meanwhile: the registration position is unknown to it now, so the client
+        // resumes from the new log's start (told once, not again at its next reconnect).
+        const resumeAt = this.restartedAt === restartedAt ? registeredAt : (this.restartedAt as string);
         const data = JSON.stringify({ reason: page.reason, lastEventId });
-        this.enqueue(sub, encodeEvent({ id: registeredAt, event: 'gap', data }));
-        return registeredAt;
+        this.enqueue(sub, encodeEvent({ id: resumeAt, event: 'gap', data }));
+        return resumeAt;
       }
       for (const message of page.messages) {
         this.enqueue(sub, frameOf(message));

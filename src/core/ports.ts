@@ -53,8 +53,12 @@ export interface Log {
   appendMany(drafts: readonly MessageDraft[]): Promise<Message[]>;
   /** The position of the last appended message, or the log's start position when it is empty. */
   head(): Promise<string>;
-  /** Registers the one listener that receives every message appended from now on, in order. */
-  tail(listener: (message: Message) => void): void;
+  /**
+   * Registers the one listener that receives every message appended from now on, in order. A shared log
+   * that lost its history (Redis restarted empty: a new epoch) calls `onRestart` with the new log's start
+   * position before the new log's messages: positions from before it are unknown from then on.
+   */
+  tail(listener: (message: Message) => void, onRestart?: (start: string) => void): void;
   /** History after `id` (a message id or a position) addressed to `audience`, at most `limit` per call. */
   readAfter(id: string, audience: Audience, limit: number): Promise<Replay>;
   /** Orders two positions of this log: negative, zero or positive. */

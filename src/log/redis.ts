@@ -110,19 +110,17 @@ end
 
 // Scans up to ARGV[2] entries after ARGV[1] and returns only those addressed to the audience, at most
 // ARGV[3], so other messages' payloads never leave Redis.
-// KEYS: stream, epoch. ARGV: after (stream id), scan count, limit, user id, then the user's groups.
+// KEYS: stream, epoch. ARGV: epoch candidate, after (stream id), scan count, limit, user id, then the user's groups.
 // Returns {epoch or '', last id, first id, trimmed count, now ms, id of the first entry scanned or '',
 // id of the last one (else ARGV[1]), 1 when more entries remain, 1 when an entry of another epoch was
 // scanned, the matching entries}.
-const READ = `${STREAM_STATE}${ADDRESSED_TO}
-local epoch = redis.call('GET', KEYS[2]) or ''
-local last, first, trimmed = state(KEYS[1])
+const READ = `${STREAM_STATE}${ADDRESSED_TO}${EPOCH}local last, first, trimmed = state(KEYS[1])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local entries = {}
-if last ~= '0-0' then entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]) end
-local limit, user, groups = tonumber(ARGV[3]), ARGV[4], {}
-for i = 5, #ARGV do groups[ARGV[i]] = true end
+if last ~= '0-0' then entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', ARGV[3]) end
+local limit, user, groups = tonumber(ARGV[4]), ARGV[5], {}
+for i = 6, #ARGV do groups[ARGV[i]] = true end
 local matched, scanned, foreign = {}, 0, 0
 while scanned < #entries and #matched < limit do
   scanned = scanned + 1
@@ -134,10 +132,10 @@ while scanned < #entries and #matched < limit do
   end
   if addressed(topics, user, groups) then matched[#matched + 1] = entry end
 end
-local firstScanned, lastScanned = '', ARGV[1]
+local firstScanned, lastScanned = '', ARGV[2]
 if scanned > 0 then firstScanned, lastScanned = entries[1][1], entries[scanned][1] end
 local more = 0
-if scanned < #entries or #entries == tonumber(ARGV[2]) then more = 1 end
+if scanned < #entries or #entries == tonumber(ARGV[3]) then more = 1 end
 return {epoch, last, first, trimmed, tostring(now), firstScanned, lastScanned, more, foreign, matched}
 `;
 
@@ -187,6 +185,9 @@ export class RedisLog implements Log {
   private readonly epochKey: string;
   private readonly pidPrefix: string;
   private listener: ((message: Message) => void) | null = null;
+  private onRestart: ((start: string) => void) | null = null;
+  /** The last epoch the listener was told the log restarted in. */
+  private announcedEpoch: string | null = null;
   /** Stream id after which the tail reads next. */
   private cursor: string | null = null;
   private tailEpoch: string | null = null;
@@ -290,8 +291,9 @@ export class RedisLog implements Log {
     return `${epoch}-${last}`;
   }
 
-  tail(listener: (message: Message) => void): void {
+  tail(listener: (message: Message) => void, onRestart?: (start: string) => void): void {
     this.listener = listener;
+    this.onRestart = onRestart ?? null;
     this.tailing ??= this.tailLoop();
   }
 
@@ -315,6 +317,7 @@ export class RedisLog implements Log {
       reply = await this.redis.heraldRead(
         this.streamKey,
         this.epochKey,
+        newEpoch(),
         parsed.streamId,
         limit * 16,
         limit,
@@ -325,6 +328,8 @@ export class RedisLog implements Log {
       throw unavailable(error);
     }
     const [epoch, last, first, trimmed, now, firstScanned, lastScanned, more, foreign, matched] = reply;
+    // A read can see that Redis lost its data before this node's tail does (it waits out a backoff).
+    if (this.tailEpoch !== null && epoch !== this.tailEpoch) this.restarted(epoch);
     if (epoch !== parsed.epoch || compareIds(parsed.streamId, last) > 0) {
       return { kind: 'gap', reason: 'unknown-id' };
     }
@@ -406,6 +411,13 @@ export class RedisLog implements Log {
     }
   }
 
+  /** Tells the tail's listener, once per epoch, that the log starts again at the new epoch's start. */
+  private restarted(epoch: string): void {
+    if (epoch === this.announcedEpoch) return;
+    this.announcedEpoch = epoch;
+    this.onRestart?.(`${epoch}-0-0`);
+  }
+
   /** After a reconnect: if Redis lost its data (a new epoch), read the new stream from its start. */
   private async checkEpoch(): Promise<void> {
     const [epoch, last] = await this.tailRedis.heraldHead(this.streamKey, this.epochKey, newEpoch());
@@ -418,6 +430,7 @@ export class RedisLog implements Log {
       this.tailEpoch = epoch;
       this.cursor = '0-0';
       this.options.onTailEvent?.({ kind: 'reset', epoch });
+      this.restarted(epoch);
     }
   }
 }

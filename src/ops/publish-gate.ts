@@ -50,8 +50,8 @@ export class PublishGate implements Log {
     return this.inner.head();
   }
 
-  tail(listener: (message: Message) => void): void {
-    this.inner.tail(listener);
+  tail(listener: (message: Message) => void, onRestart?: (start: string) => void): void {
+    this.inner.tail(listener, onRestart);
   }
 
   async readAfter(id: string, audience: Audience, limit: number): Promise<Replay> {

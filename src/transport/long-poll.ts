@@ -174,6 +174,7 @@ export class LongPoll {
     // delivered when it offered them to the session; from anywhere else they are a replay of history.
     const live = asked === session.cursor;
     const startedAt = this.hub.lastPosition;
+    const restartedAt = this.hub.restartPosition;
     let cursor = isPlausibleLastEventId(asked) ? asked : UNUSABLE_ID;
     for (let reads = 0; ; reads++) {
       session.arrived = false;
@@ -181,7 +182,10 @@ export class LongPoll {
       if (typeof page === 'string') {
         this.hub.counters.gaps++;
         const reason = page === 'gap-expired' ? 'expired' : 'unknown-id';
-        return session.answer([], startedAt, { reason, lastEventId: asked });
+        // After a restart of the log (seen by this very read, maybe), resume from the new log's start.
+        const restart = this.hub.restartPosition;
+        const resumeAt = restart === restartedAt || restart === null ? startedAt : restart;
+        return session.answer([], resumeAt, { reason, lastEventId: asked });
       }
       if (page.messages.length > 0) {
         if (reads === 0 && !live) this.hub.counters.replayed += page.messages.length;

@@ -380,7 +380,7 @@ export function commandsFor(backend: World['backend']): fc.Arbitrary<Iterable<Co
             )
             .map(([n, action]) => new Link(n, action)),
         ];
-  return fc.commands([...common, ...redis], { maxCommands: 40 });
+  return fc.commands([...common, ...redis], { maxCommands: 40, size: 'large' });
 }
 
 function positionOf(outcome: Outcome): string {

@@ -113,12 +113,17 @@ export class Model {
     let pointer = -1;
     let gapBefore = false;
     let lastTag: number | undefined;
+    let lossesAtLastGap = -1;
     const where = (i: number): string => `at event ${i} of ${subscriber}`;
     subscriber.received.forEach((item: Received, i) => {
       if (item.kind === 'gap') {
         this.stats.gaps++;
-        if (!this.gapJustified(lastTag))
-          problems.push(`${where(i)}: a gap (${item.reason}) with no history lost`);
+        if (!this.gapJustified(lastTag, item.lossesBefore > lossesAtLastGap)) {
+          problems.push(
+            `${where(i)}: a gap (${item.reason}) with no history lost since its last message or gap`,
+          );
+        }
+        lossesAtLastGap = item.lossesBefore;
         gapBefore = true;
         return;
       }
@@ -161,10 +166,14 @@ export class Model {
     return problems;
   }
 
-  /** A gap is allowed when history was lost, or enough was appended to trim what followed `lastTag`. */
-  private gapJustified(lastTag: number | undefined): boolean {
+  /**
+   * A gap is allowed when enough was appended to trim what followed `lastTag`, or when the log lost its
+   * history after `lastTag` — and, for a second gap in a row, lost it again after the first (one loss is
+   * told once: a client told of it resumes from a position of the new log).
+   */
+  private gapJustified(lastTag: number | undefined, newLoss: boolean): boolean {
     const from = lastTag === undefined ? 0 : this.messages.findIndex((m) => m.tag === lastTag);
-    if (this.losses.some((count) => count >= from)) return true;
-    return this.messages.length - from >= HISTORY_SIZE;
+    if (this.messages.length - from >= HISTORY_SIZE) return true;
+    return newLoss && this.losses.some((count) => count >= from);
   }
 }

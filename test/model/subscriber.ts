@@ -6,12 +6,19 @@ import type { World, WorldNode } from './world.js';
 /** What one logical subscriber received, across all of its connections, in order. */
 export type Received =
   | { readonly kind: 'message'; readonly tag: number; readonly id: string }
-  | { readonly kind: 'gap'; readonly reason: string };
+  | {
+      readonly kind: 'gap';
+      readonly reason: string;
+      /** How many times the log had lost its history when the gap arrived (see `Model.losses`). */
+      readonly lossesBefore: number;
+    };
 
 /** What a subscriber tells the model as it happens. */
 export interface SubscriberObserver {
   /** The first `connected` (or first poll answer) of the subscriber: where its expectations start. */
   started(subscriber: Subscriber): void;
+  /** How many times the log lost its history so far. */
+  readonly losses: readonly unknown[];
 }
 
 /** Tags are the numbers the model puts in front of each message's data. */
@@ -35,6 +42,8 @@ export class Subscriber {
   nextTokenTtlMs: number | null = null;
   private paused = false;
   private lastError = '';
+  /** The last few requests and what they got, for a failure's report. */
+  private readonly trace: string[] = [];
   private greeted = false;
   private current: { close(): void; response?: http.IncomingMessage } | null = null;
   private loop: Promise<void> | null = null;
@@ -113,7 +122,12 @@ export class Subscriber {
   /** What a failure report says about the subscriber's connection. */
   private state(): string {
     const last = this.received.slice(-3).map((r) => (r.kind === 'gap' ? 'gap' : r.tag));
-    return `online ${this.online}, connected ${this.connected}, ${this.connections} connections, last id ${this.lastEventId}, last disconnect ${this.lastDisconnect || 'none'}, last error ${this.lastError || 'none'}, received ${this.received.length} (… ${last.join(' ')})`;
+    return `trace: ${this.trace.join(' ; ')} — online ${this.online}, connected ${this.connected}, ${this.connections} connections, last id ${this.lastEventId}, last disconnect ${this.lastDisconnect || 'none'}, last error ${this.lastError || 'none'}, received ${this.received.length} (… ${last.join(' ')})`;
+  }
+
+  private note(line: string): void {
+    this.trace.push(line);
+    if (this.trace.length > 12) this.trace.shift();
   }
 
   private notify(): void {
@@ -160,7 +174,8 @@ export class Subscriber {
       return;
     }
     if (event === 'gap') {
-      this.received.push({ kind: 'gap', reason: (JSON.parse(data) as { reason: string }).reason });
+      const reason = (JSON.parse(data) as { reason: string }).reason;
+      this.received.push({ kind: 'gap', reason, lossesBefore: this.observer.losses.length });
     } else {
       this.received.push({ kind: 'message', tag: tagOf(data), id: id ?? '' });
     }
@@ -179,6 +194,7 @@ export class Subscriber {
     const token = await this.token();
     const headers: Record<string, string> = { accept: 'text/event-stream', authorization: `Bearer ${token}` };
     if (this.lastEventId !== undefined) headers['last-event-id'] = this.lastEventId;
+    this.note(`${node.name} stream after ${this.lastEventId}`);
     return new Promise((resolve) => {
       const request = http.get(`${node.url}/events`, { headers, agent: false });
       let opened = false;
@@ -233,6 +249,9 @@ export class Subscriber {
           break;
         }
         body = (await response.json()) as PollAnswer;
+        this.note(
+          `${node.name} poll after ${this.lastEventId}: ${JSON.stringify({ ...body, messages: body.messages.map((m) => tagOf(m.data)) })}`,
+        );
       } catch {
         break;
       }

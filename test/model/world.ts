@@ -1,9 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_KEYS } from '../helpers/herald.js';
 import { type HeraldProcess, spawnHerald } from '../helpers/process.js';
-import { freePort, type RedisServer, startRedis } from '../helpers/redis.js';
+import { type RedisServer, startRedis } from '../helpers/redis.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 
 /** The backends the model runs on: one node on memory, one on SQLite, three nodes on one Redis. */
@@ -39,7 +40,7 @@ export class World {
     if (this.backend === 'redis') this.redis = await startRedis({ persistent: true });
     const count = this.backend === 'redis' ? 3 : 1;
     for (let i = 0; i < count; i++) {
-      const port = await freePort();
+      const port = await stablePort();
       const link = this.redis === null ? null : await startTcpProxy(this.redis.port);
       const node: WorldNode = {
         name: `n${i + 1}`,
@@ -128,4 +129,21 @@ export class World {
     if (this.backend === 'sqlite') return `sqlite:${join(this.dir, 'herald.db')}`;
     return `redis://127.0.0.1:${node.link?.port}/0`;
   }
+}
+
+/**
+ * A free port below the kernel's ephemeral range (32768 and up): a node restarted on it cannot find it
+ * taken by some client's outgoing connection meanwhile, as a port the kernel handed out could be.
+ */
+async function stablePort(): Promise<number> {
+  for (let tries = 0; tries < 100; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) return port;
+  }
+  throw new Error('no free port below the ephemeral range');
 }
