@@ -277,8 +277,11 @@ class KillNode implements Command {
 class StartNode implements Command {
   constructor(readonly node: number) {}
   check = (): boolean => true;
-  run = async (_model: Model, real: Real): Promise<void> =>
-    real.world.startNode(real.world.nodes[this.node % real.world.nodes.length] as WorldNode);
+  async run(_model: Model, real: Real): Promise<void> {
+    const node = real.world.nodes[this.node % real.world.nodes.length] as WorldNode;
+    // Herald refuses to start without its log (a supervisor would retry): the node stays down.
+    if (!node.linkCut) await real.world.startNode(node);
+  }
   toString = (): string => `start(n${this.node + 1})`;
 }
 
@@ -318,6 +321,8 @@ class Link implements Command {
     const link = real.world.nodes[this.node % real.world.nodes.length]?.link;
     if (link === null || link === undefined) return;
     if (this.action !== 'restore') model.stats.faults++;
+    const node = real.world.nodes[this.node % real.world.nodes.length] as WorldNode;
+    node.linkCut = this.action === 'cut';
     if (this.action === 'slow') link.slow(250);
     else if (this.action === 'cut') link.cut();
     else link.restore();

@@ -21,7 +21,9 @@ describe('delivery guarantee (model-based, real processes)', () => {
       const seed = Number(process.env.HERALD_MODEL_SEED ?? Date.now() % 2 ** 31);
       console.log(`model on ${backend}: seed ${seed}, ${BUDGET[backend]} runs`);
       const result = await checkModel({ backend, runs: BUDGET[backend], seed });
-      if (result.failed) throw new Error(fc.defaultReportMessage(result) ?? 'the model failed');
+      if (result.failed) {
+        throw new Error(`seed ${seed}\n${fc.defaultReportMessage(result)}\n${result.errorInstance}`);
+      }
     });
   }
 });

@@ -71,7 +71,10 @@ export async function checkModel(options: ModelRunOptions): Promise<ModelRunResu
 /** Brings the world back to health and waits until every subscriber caught up to a last message to all. */
 async function quiet(real: Real): Promise<void> {
   const { world, model, subscribers } = real;
-  for (const node of world.nodes) node.link?.restore();
+  for (const node of world.nodes) {
+    node.link?.restore();
+    node.linkCut = false;
+  }
   await Promise.all(world.nodes.map((node) => world.startNode(node)));
   await Promise.all(world.nodes.map((node) => readiness(node.url)));
   for (const subscriber of subscribers) {

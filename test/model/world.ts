@@ -21,6 +21,8 @@ export interface WorldNode {
   process: HeraldProcess | null;
   /** The node's link to Redis (Redis world only). */
   readonly link: TcpProxy | null;
+  /** The link is cut: the node cannot start (Herald refuses to start without its log). */
+  linkCut: boolean;
 }
 
 /**
@@ -48,6 +50,7 @@ export class World {
         url: `http://127.0.0.1:${port}`,
         process: null,
         link,
+        linkCut: false,
       };
       this.nodes.push(node);
     }
