@@ -161,6 +161,8 @@ class RetryPid implements Command {
     if (pid === undefined) return;
     const tag = Number(pid.slice(1));
     const original = model.get(tag);
+    // A lost log loses its id reservations with its history (docs/guarantees.md): nothing to retry then.
+    if (original !== undefined && model.lostSince(original)) return;
     const to = original?.to ?? { all: true };
     const outcome = await post(real.world.nodes[this.via % real.world.nodes.length], {
       to,

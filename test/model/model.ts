@@ -74,6 +74,12 @@ export class Model {
     this.losses.push(this.messages.length);
   }
 
+  /** True when the log lost its history after `message` was published. */
+  lostSince(message: ModelMessage): boolean {
+    const at = this.messages.indexOf(message);
+    return this.losses.some((count) => count > at);
+  }
+
   started(subscriber: Subscriber): void {
     this.startedAt.set(subscriber, this.acknowledgedCount());
   }
