@@ -9,7 +9,7 @@ import type { Backend } from './world.js';
  * seed is printed, so a failure replays with `npm run soak -- --backend <b> --seed <s>`; fast-check
  * shrinks a failure to a minimal command sequence and prints it as a script.
  */
-const BUDGET: Record<Backend, number> = { memory: 4, sqlite: 4, redis: 3 };
+const BUDGET: Record<Backend, number> = { memory: 10, sqlite: 10, redis: 8 };
 
 describe('delivery guarantee (model-based, real processes)', () => {
   for (const backend of ['memory', 'sqlite', 'redis'] as const) {
