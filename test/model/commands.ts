@@ -343,7 +343,7 @@ const targetArb: fc.Arbitrary<ModelTarget> = fc.oneof(
 );
 
 /** The operations of one backend's runs, weighted towards publishing. */
-export function commandsFor(backend: World['backend']): fc.Arbitrary<Iterable<Command>> {
+export function commandsFor(backend: World['backend'], replayPath?: string): fc.Arbitrary<Iterable<Command>> {
   const nodes = backend === 'redis' ? 3 : 1;
   const node = fc.nat({ max: nodes - 1 });
   const sub = fc.nat({ max: SUBSCRIBERS.length - 1 });
@@ -387,7 +387,11 @@ export function commandsFor(backend: World['backend']): fc.Arbitrary<Iterable<Co
             )
             .map(([n, action]) => new Link(n, action)),
         ];
-  return fc.commands([...common, ...redis], { maxCommands: 40, size: 'large' });
+  return fc.commands([...common, ...redis], {
+    maxCommands: 40,
+    size: 'large',
+    ...(replayPath === undefined ? {} : { replayPath }),
+  });
 }
 
 function positionOf(outcome: Outcome): string {

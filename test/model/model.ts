@@ -167,7 +167,8 @@ export class Model {
     });
     const missing = required.slice(pointer + 1).map((m) => m.tag);
     if (missing.length > 0 && !(pointer === -1 && firstAfterStart >= required.length)) {
-      problems.push(`${subscriber} never received ${missing.join(',')}${gapBefore ? ' (after a gap)' : ''}`);
+      const got = subscriber.received.map((r) => (r.kind === 'gap' ? 'gap' : r.tag)).slice(-8);
+      problems.push(`${subscriber} never received ${missing.join(',')} (received … ${got.join(' ')})`);
     }
     return problems;
   }

@@ -16,6 +16,8 @@ export interface ModelRunOptions {
   readonly seed?: number;
   /** With `seed`: replays one counterexample (fast-check's `path`). */
   readonly path?: string;
+  /** With `path`: the `replayPath` a counterexample printed (fast-check's commands). */
+  readonly replayPath?: string;
   /** Stops starting new runs after this long (the soak's budget). */
   readonly timeLimitMs?: number;
   /** Called after every run with its model (for the soak's figures). */
@@ -31,34 +33,38 @@ export type ModelRunResult = fc.RunDetails<[Iterable<fc.AsyncCommand<Model, Real
  * then the oracle on every subscriber's whole received sequence and on presence.
  */
 export async function checkModel(options: ModelRunOptions): Promise<ModelRunResult> {
-  const property = fc.asyncProperty(commandsFor(options.backend), fc.integer(), async (commands, seed) => {
-    const world = new World(options.backend);
-    const model = new Model();
-    const random = mulberry32(seed);
-    const subscribers = SUBSCRIBERS.map(
-      (s, i) => new Subscriber(`s${i + 1}`, s.user, s.groups, s.transport, world, model, random),
-    );
-    const real: Real = { world, model, subscribers, pids: [] };
-    try {
-      await world.start();
-      for (const subscriber of subscribers) subscriber.goOnline();
-      await Promise.all(
-        subscribers.map((s) => s.waitFor('its first connection', () => s.connections > 0, 10_000)),
+  const property = fc.asyncProperty(
+    commandsFor(options.backend, options.replayPath),
+    fc.integer(),
+    async (commands, seed) => {
+      const world = new World(options.backend);
+      const model = new Model();
+      const random = mulberry32(seed);
+      const subscribers = SUBSCRIBERS.map(
+        (s, i) => new Subscriber(`s${i + 1}`, s.user, s.groups, s.transport, world, model, random),
       );
-      const list = [...commands];
-      model.stats.operations += list.length;
-      await fc.asyncModelRun(() => ({ model, real }), list);
-      await quiet(real);
-      const problems = [...model.violations, ...subscribers.flatMap((s) => model.check(s))];
-      if (problems.length > 0)
-        throw new Error(`the guarantee broke:\n  ${problems.slice(0, 20).join('\n  ')}`);
-      await checkPresence(real);
-    } finally {
-      await Promise.all(subscribers.map((s) => s.goOffline()));
-      await world.stop();
-      options.onRun?.(model);
-    }
-  });
+      const real: Real = { world, model, subscribers, pids: [] };
+      try {
+        await world.start();
+        for (const subscriber of subscribers) subscriber.goOnline();
+        await Promise.all(
+          subscribers.map((s) => s.waitFor('its first connection', () => s.connections > 0, 10_000)),
+        );
+        const list = [...commands];
+        model.stats.operations += list.length;
+        await fc.asyncModelRun(() => ({ model, real }), list);
+        await quiet(real);
+        const problems = [...model.violations, ...subscribers.flatMap((s) => model.check(s))];
+        if (problems.length > 0)
+          throw new Error(`the guarantee broke:\n  ${problems.slice(0, 20).join('\n  ')}`);
+        await checkPresence(real);
+      } finally {
+        await Promise.all(subscribers.map((s) => s.goOffline()));
+        await world.stop();
+        options.onRun?.(model);
+      }
+    },
+  );
   return fc.check(property, {
     numRuns: options.runs,
     ...(options.seed === undefined ? {} : { seed: options.seed }),
@@ -86,15 +92,15 @@ async function quiet(real: Real): Promise<void> {
   // told `gap` and go live after the last message, rightly missing it.
   await Promise.all(subscribers.map((s) => s.waitFor('a connection', () => s.connected, QUIET_TIMEOUT_MS)));
   // A subscriber still resuming from before a loss may be told `gap` after a last message, rightly
-  // missing it (it is before the gap): such a one waits for the next last message, up to three.
+  // missing it (it is before the gap): then everyone waits for another last message, up to three.
   let waiting = [...subscribers];
   for (let round = 0; waiting.length > 0; round++) {
     if (round === 3) throw new Error(`${waiting.join(', ')} kept being told gap`);
     const tag = await publishLast(real);
-    const gapsBefore = new Map(waiting.map((s) => [s, gapCount(s)]));
+    const gapsBefore = new Map(subscribers.map((s) => [s, gapCount(s)]));
     const arrived = (s: Subscriber): boolean => s.received.some((r) => r.kind === 'message' && r.tag === tag);
     await Promise.all(
-      waiting.map((s) =>
+      subscribers.map((s) =>
         s.waitFor(
           `the last message ${tag}`,
           () => arrived(s) || gapCount(s) > (gapsBefore.get(s) ?? 0),
@@ -102,7 +108,7 @@ async function quiet(real: Real): Promise<void> {
         ),
       ),
     );
-    waiting = waiting.filter((s) => !arrived(s));
+    waiting = subscribers.filter((s) => !arrived(s));
   }
 }
 

@@ -16,6 +16,7 @@ const { values } = parseArgs({
     backend: { type: 'string' },
     seed: { type: 'string' },
     path: { type: 'string' },
+    'replay-path': { type: 'string' },
     runs: { type: 'string' },
     out: { type: 'string', default: 'soak-counterexample.txt' },
   },
@@ -36,6 +37,7 @@ while (Date.now() < deadline) {
     runs,
     seed,
     ...(values.path === undefined ? {} : { path: values.path }),
+    ...(values['replay-path'] === undefined ? {} : { replayPath: values['replay-path'] }),
     timeLimitMs: Math.max(1, deadline - Date.now()),
     onRun(model) {
       totals.runs++;
