@@ -10,6 +10,8 @@ import type { Backend } from './world.js';
  * shrinks a failure to a minimal command sequence and prints it as a script.
  */
 const BUDGET: Record<Backend, number> = { memory: 10, sqlite: 10, redis: 8 };
+/** Fixed seeds, so CI is repeatable; `npm run soak` explores with random ones. */
+const SEEDS: Record<Backend, number> = { memory: 893569007, sqlite: 893588789, redis: 893631293 };
 
 describe('delivery guarantee (model-based, real processes)', () => {
   for (const backend of ['memory', 'sqlite', 'redis'] as const) {
@@ -18,7 +20,7 @@ describe('delivery guarantee (model-based, real processes)', () => {
       skip,
       timeout: 600_000,
     }, async () => {
-      const seed = Number(process.env.HERALD_MODEL_SEED ?? Date.now() % 2 ** 31);
+      const seed = Number(process.env.HERALD_MODEL_SEED ?? SEEDS[backend]);
       console.log(`model on ${backend}: seed ${seed}, ${BUDGET[backend]} runs`);
       const result = await checkModel({ backend, runs: BUDGET[backend], seed });
       if (result.failed) {
