@@ -105,8 +105,18 @@ export class Hub {
    * every resume with another `gap` until the next message arrived).
    */
   restartAt(start: string): void {
+    const before = this.position;
     this.position = start;
     this.restartedAt = start;
+    // Live connections may have missed what this node had not yet read of the lost log: tell them, once.
+    // (Those still replaying find out from their next page.)
+    const data = JSON.stringify({ reason: 'unknown-id', lastEventId: before });
+    const frame = encodeEvent({ id: start, event: 'gap', data });
+    for (const sub of this.router.all) {
+      if (sub.held !== null) continue;
+      this.counters.gaps++;
+      this.enqueue(sub, frame);
+    }
   }
 
   /**
