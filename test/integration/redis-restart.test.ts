@@ -6,6 +6,7 @@ import type { PollResponse } from '../../src/protocol/wire.js';
 import { type JsonBody, postJson, publish, startHerald, type TestHerald } from '../helpers/herald.js';
 import { type RedisServer, redisSkip, startRedis } from '../helpers/redis.js';
 import { isMessage, openSse, type ReceivedEvent, type SseConnection } from '../helpers/sse-client.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 // The node's command connection reconnects on its own backoff after Redis restarted: until then a poll,
 // a resume or a publish answers "log unavailable", and the client tries again, as a real one would.
@@ -174,6 +175,43 @@ describe('Redis restarted without its data (a new epoch)', { skip: redisSkip }, 
       }
     } finally {
       await closeHerald(node);
+      await redis.stop();
+    }
+  });
+
+  test('after Redis restarted empty, a live stream on a node that had not read the lost log yet is told with a gap', async () => {
+    const redis = await startRedis();
+    // Node A reads Redis over a slow link: a message published through node B is still on its way to A
+    // when Redis restarts without its data, so A never reads it.
+    const link = await startTcpProxy(redis.port);
+    const a = await startHerald({ log: `redis://127.0.0.1:${link.port}/0`, redisPrefix: 'rr-live:' });
+    const b = await startNode(redis, 'rr-live:');
+    try {
+      const to = { users: ['liv'] };
+      const stream = await openSse(`${a.url}/events?user=liv`);
+      await stream.waitFor(1);
+      link.slow(1000);
+      await publish(b.url, { to, data: 'lost with the log' });
+      await redis.restart({ wipe: true });
+      // The restart dropped the relayed connection, and the reply held on it; A reconnects at full speed.
+      link.restore();
+      const [gap] = await stream.waitFor(1, isGap, RECONNECT_DEADLINE_MS);
+      assert.equal(JSON.parse(gap?.data ?? '{}').reason, 'unknown-id', JSON.stringify(stream.events));
+
+      // The stream stays live on the new log.
+      const id = await publishOnceUp(b.url, { to, data: 'after the restart' });
+      await stream.waitFor(1, (e) => e.id === id, RECONNECT_DEADLINE_MS);
+      const after = stream.events.slice(stream.events.indexOf(gap as ReceivedEvent) + 1);
+      assert.deepEqual(
+        after.filter(isMessage).map((e) => e.data),
+        ['after the restart'],
+        JSON.stringify(stream.events),
+      );
+      stream.close();
+    } finally {
+      await closeHerald(a);
+      await closeHerald(b);
+      await link.close();
       await redis.stop();
     }
   });
