@@ -1,7 +1,7 @@
+import { MemoryLog } from '../src/backends/memory/log.js';
 import { Hub } from '../src/core/hub.js';
 import type { Message } from '../src/core/message.js';
 import { type Sink, Subscription } from '../src/core/subscription.js';
-import { MemoryLog } from '../src/log/memory.js';
 
 /**
  * Fan-out micro-benchmark of the hub alone: N subscriptions with in-memory sinks, then messages to `all`

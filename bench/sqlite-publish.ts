@@ -6,9 +6,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SqliteLog } from '../src/backends/sqlite/log.js';
 import { loadConfig } from '../src/config.js';
 import type { MessageDraft } from '../src/core/message.js';
-import { SqliteLog } from '../src/log/sqlite.js';
 import { createHerald } from '../src/server.js';
 
 const TIME_CAP_MS = 20_000;

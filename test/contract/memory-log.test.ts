@@ -1,4 +1,4 @@
-import { MemoryLog } from '../../src/log/memory.js';
+import { MemoryLog } from '../../src/backends/memory/log.js';
 import { logContract } from './log.contract.js';
 
 logContract(

@@ -1,5 +1,5 @@
 import { after, before, test } from 'node:test';
-import { RedisLog } from '../../src/log/redis.js';
+import { RedisLog } from '../../src/backends/redis/log.js';
 import { type RedisServer, redisSkip, startRedis } from '../helpers/redis.js';
 import { logContract } from './log.contract.js';
 

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteLog } from '../../src/log/sqlite.js';
+import { SqliteLog } from '../../src/backends/sqlite/log.js';
 import { logContract } from './log.contract.js';
 
 const dir = await mkdtemp(join(tmpdir(), 'herald-sqlite-contract-'));

@@ -4,10 +4,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { RedisLog } from '../../src/backends/redis/log.js';
+import { SqliteLog } from '../../src/backends/sqlite/log.js';
 import type { MessageDraft } from '../../src/core/message.js';
 import type { Log } from '../../src/core/ports.js';
-import { RedisLog } from '../../src/log/redis.js';
-import { SqliteLog } from '../../src/log/sqlite.js';
 import { type RedisServer, redisSkip, startRedis } from '../helpers/redis.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { MemoryLog } from '../../src/backends/memory/log.js';
 import type { Message, MessageDraft } from '../../src/core/message.js';
 import { LogUnavailableError } from '../../src/core/ports.js';
 import { HeraldError } from '../../src/errors.js';
-import { MemoryLog } from '../../src/log/memory.js';
 import { PublishGate } from '../../src/ops/publish-gate.js';
 
 /** A memory log whose appends wait until released, like a remote backend's. */

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
-import { driverPackage, sqliteDriver } from '../../src/log/sqlite-driver.js';
+import { driverPackage, sqliteDriver } from '../../src/backends/sqlite/driver.js';
 
 const require = createRequire(import.meta.url);
 const nodeMajor = Number(process.versions.node.split('.')[0]);

@@ -1,12 +1,12 @@
 import type { Redis } from 'ioredis';
-import type { Hub } from '../core/hub.js';
+import type { Hub } from '../../core/hub.js';
 import {
   LogUnavailableError,
   type Presence,
   type PresenceSummary,
   type UserPage,
   type UserPresence,
-} from '../core/ports.js';
+} from '../../core/ports.js';
 
 /** Options of the cluster-wide presence. */
 export interface RedisPresenceOptions {

@@ -1,19 +1,10 @@
-import { Disconnect } from '../core/disconnect.js';
-import type { Hub } from '../core/hub.js';
-import type { Message } from '../core/message.js';
-import type { ConnectionControl, Log, Presence } from '../core/ports.js';
+import { Disconnect } from '../../core/disconnect.js';
+import type { Hub } from '../../core/hub.js';
+import type { Message } from '../../core/message.js';
+import type { ConnectionControl, Log, Presence } from '../../core/ports.js';
 
 /** Topic prefix of control messages: no subscription matches it, and the publish API cannot produce it. */
 const DISCONNECT_USER = 'control:disconnect-user:';
-
-/** One node: the hub's own connections are all there is. */
-export class LocalControl implements ConnectionControl {
-  constructor(private readonly hub: Hub) {}
-
-  async disconnectUser(userId: string): Promise<number> {
-    return this.hub.disconnectUser(userId);
-  }
-}
 
 /**
  * A cluster on a shared log: a server-side close is a control message appended to the log, so it reaches

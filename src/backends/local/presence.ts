@@ -1,5 +1,5 @@
-import type { Hub } from '../core/hub.js';
-import type { Presence, PresenceSummary, UserPage, UserPresence } from '../core/ports.js';
+import type { Hub } from '../../core/hub.js';
+import type { Presence, PresenceSummary, UserPage, UserPresence } from '../../core/ports.js';
 
 /** Presence of one node, read straight from its hub's index: exact at every instant. */
 export class LocalPresence implements Presence {

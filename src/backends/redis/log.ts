@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
-import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
-import type { Audience } from '../protocol/topics.js';
+import { type Message, type MessageDraft, messageFromDraft } from '../../core/message.js';
+import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../../core/ports.js';
+import type { Audience } from '../../protocol/topics.js';
 
 /** Options of the Redis Streams log. */
 export interface RedisLogOptions {

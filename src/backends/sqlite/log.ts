@@ -1,7 +1,7 @@
-import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
-import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../core/ports.js';
-import { type Audience, addressedTo } from '../protocol/topics.js';
-import { type Database, type Statement, sqliteDriver } from './sqlite-driver.js';
+import { type Message, type MessageDraft, messageFromDraft } from '../../core/message.js';
+import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../../core/ports.js';
+import { type Audience, addressedTo } from '../../protocol/topics.js';
+import { type Database, type Statement, sqliteDriver } from './driver.js';
 
 /** Options of the SQLite log. */
 export interface SqliteLogOptions {

@@ -1,6 +1,6 @@
-import { type Message, type MessageDraft, messageFromDraft } from '../core/message.js';
-import { DuplicateIdError, type Log, type Replay } from '../core/ports.js';
-import { type Audience, addressedTo } from '../protocol/topics.js';
+import { type Message, type MessageDraft, messageFromDraft } from '../../core/message.js';
+import { DuplicateIdError, type Log, type Replay } from '../../core/ports.js';
+import { type Audience, addressedTo } from '../../protocol/topics.js';
 
 /** Retention of the in-memory log. */
 export interface MemoryLogOptions {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { NodeDirectory, NodeStats } from '../core/ports.js';
+import type { NodeDirectory, NodeStats } from '../../core/ports.js';
 
 // Stores this node's figures and returns every live node's, dropping nodes whose entry expired.
 // KEYS: expiry zset, figures hash. ARGV: node, figures JSON, ttl ms. Time is Redis's, so nodes' clocks may differ.
