@@ -61,3 +61,31 @@ export function messageFromDraft(draft: MessageDraft, pos: string, ts: number): 
     ts,
   };
 }
+
+/** A message's fields as a log stores them: what it reads back from its storage. */
+export interface StoredMessage {
+  readonly pos: string;
+  /** The publisher-chosen id, when there was one (`null` or absent otherwise). */
+  readonly publisherId?: string | null | undefined;
+  readonly topics: readonly string[];
+  readonly event?: string | null | undefined;
+  readonly data: string;
+  readonly json?: boolean | undefined;
+  readonly ts: number;
+}
+
+/**
+ * The message a log read back from its storage: the one place that turns stored fields into a `Message`
+ * (the counterpart of `messageFromDraft`), so a field added to messages reaches every backend.
+ */
+export function messageOf(stored: StoredMessage): Message {
+  return {
+    id: stored.publisherId ?? stored.pos,
+    pos: stored.pos,
+    topics: stored.topics,
+    event: stored.event ?? undefined,
+    data: stored.data,
+    json: stored.json === true ? true : undefined,
+    ts: stored.ts,
+  };
+}

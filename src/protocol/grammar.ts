@@ -12,7 +12,8 @@ export const MAX_ID_LENGTH = 128;
 
 const NAME = /^[A-Za-z0-9._~@:+-]+$/;
 const EVENT = /^[A-Za-z][A-Za-z0-9._:-]*$/;
-// Log-assigned ids always start with a digit; publisher ids start with a letter or `_`, so they never collide.
+// Log positions always start with a digit (`isLogPosition` in position.ts); publisher ids start with a
+// letter or `_`, so the two never collide.
 const PUBLISHER_ID = /^[A-Za-z_][A-Za-z0-9._~:+-]*$/;
 const LINE_OR_NUL = /[\r\n\0]/;
 

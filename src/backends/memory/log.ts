@@ -1,5 +1,12 @@
 import { type Message, type MessageDraft, messageFromDraft } from '../../core/message.js';
 import { DuplicateIdError, type Log, type Replay } from '../../core/ports.js';
+import {
+  clockEpoch,
+  compareSequences,
+  isLogPosition,
+  positionOf,
+  sequenceIn,
+} from '../../protocol/position.js';
 import { type Audience, addressedTo } from '../../protocol/topics.js';
 
 /** Retention of the in-memory log. */
@@ -42,9 +49,8 @@ export class MemoryLog implements Log {
     if (options.historySize < 1) throw new RangeError('historySize must be at least 1');
     this.ring = new Array(options.historySize);
     this.now = options.now ?? Date.now;
-    // Microseconds of the start time plus noise: digit-first (publisher ids are letter-first) and
-    // distinct for every process start.
-    this.epoch = String(Date.now() * 1000 + Math.floor(Math.random() * 1000));
+    // Drawn at every process start: digit-first (publisher ids are letter-first) and distinct.
+    this.epoch = clockEpoch();
   }
 
   async append(draft: MessageDraft): Promise<Message> {
@@ -90,7 +96,7 @@ export class MemoryLog implements Log {
   }
 
   comparePositions(a: string, b: string): number {
-    return seqOf(a) - seqOf(b);
+    return compareSequences(a, b);
   }
 
   async close(): Promise<void> {
@@ -127,19 +133,11 @@ export class MemoryLog implements Log {
   }
 
   private resolve(id: string): number | undefined {
-    const reserved = this.reservations.get(id);
-    if (reserved !== undefined) return reserved.seq;
-    const dash = id.indexOf('-');
-    if (dash < 0 || id.slice(0, dash) !== this.epoch) return undefined;
-    const seq = Number(id.slice(dash + 1));
-    return Number.isSafeInteger(seq) && seq >= 0 ? seq : undefined;
+    if (!isLogPosition(id)) return this.reservations.get(id)?.seq;
+    return sequenceIn(id, this.epoch);
   }
 
   private positionOf(seq: number): string {
-    return `${this.epoch}-${seq}`;
+    return positionOf(this.epoch, seq);
   }
-}
-
-function seqOf(position: string): number {
-  return Number(position.slice(position.indexOf('-') + 1));
 }

@@ -1,7 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { type Message, type MessageDraft, messageFromDraft } from '../../core/message.js';
+import { type Message, type MessageDraft, messageFromDraft, messageOf } from '../../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../../core/ports.js';
+import { isLogPosition, keyOf, positionOf, splitPosition } from '../../protocol/position.js';
 import type { Audience } from '../../protocol/topics.js';
 
 /** Options of the Redis Streams log. */
@@ -271,7 +272,7 @@ export class RedisLog implements Log {
     if (epoch === 'dup') throw new DuplicateIdError(ids as string);
     return drafts.map((draft, i) => {
       const streamId = (ids as string[])[i] as string;
-      return messageFromDraft(draft, `${epoch}-${streamId}`, msOf(streamId));
+      return messageFromDraft(draft, positionOf(epoch, streamId), msOf(streamId));
     });
   }
 
@@ -288,7 +289,7 @@ export class RedisLog implements Log {
       this.cursor = last;
       this.tailEpoch = epoch;
     }
-    return `${epoch}-${last}`;
+    return positionOf(epoch, last);
   }
 
   tail(listener: (message: Message) => void, onRestart?: (start: string) => void): void {
@@ -299,8 +300,7 @@ export class RedisLog implements Log {
 
   async readAfter(id: string, audience: Audience, limit: number): Promise<Replay> {
     let position = id;
-    const code = id.charCodeAt(0);
-    if (code < 48 || code > 57) {
+    if (!isLogPosition(id)) {
       let resolved: string | null;
       try {
         resolved = await this.redis.get(this.pidPrefix + id);
@@ -344,17 +344,17 @@ export class RedisLog implements Log {
     // An entry of another epoch: the epoch key was lost while the stream was kept.
     if (foreign === 1) return { kind: 'gap', reason: 'unknown-id' };
     // Read in the same script as `last`: with nothing more, the read covered the stream through it.
-    const through = `${epoch}-${more === 1 ? lastScanned : last}`;
+    const through = positionOf(epoch, more === 1 ? lastScanned : last);
     return {
       kind: 'messages',
-      messages: matched.map(messageOf),
+      messages: matched.map(entryMessage),
       through,
       next: more === 1 ? through : undefined,
     };
   }
 
   comparePositions(a: string, b: string): number {
-    return compareIds(streamIdOf(a), streamIdOf(b));
+    return compareIds(keyOf(a), keyOf(b));
   }
 
   async close(): Promise<void> {
@@ -395,7 +395,7 @@ export class RedisLog implements Log {
         for (const entry of reply?.[0]?.[1] ?? []) {
           if (this.closed) return;
           this.cursor = entry[0];
-          this.listener?.(messageOf(entry));
+          this.listener?.(entryMessage(entry));
         }
       } catch (error) {
         if (this.closed) return;
@@ -415,7 +415,7 @@ export class RedisLog implements Log {
   private restarted(epoch: string): void {
     if (epoch === this.announcedEpoch) return;
     this.announcedEpoch = epoch;
-    this.onRestart?.(`${epoch}-0-0`);
+    this.onRestart?.(positionOf(epoch, '0-0'));
   }
 
   /** After a reconnect: if Redis lost its data (a new epoch), read the new stream from its start. */
@@ -442,13 +442,13 @@ function scripted(client: Redis): ScriptedRedis {
   return client as ScriptedRedis;
 }
 
-function messageOf([streamId, fields]: Entry): Message {
+function entryMessage([streamId, fields]: Entry): Message {
   let epoch = '';
   let topics: string[] = [];
   let data = '';
   let event: string | undefined;
-  let id: string | undefined;
-  let json: true | undefined;
+  let publisherId: string | undefined;
+  let json = false;
   for (let i = 0; i < fields.length; i += 2) {
     const value = fields[i + 1] as string;
     switch (fields[i]) {
@@ -465,30 +465,42 @@ function messageOf([streamId, fields]: Entry): Message {
         event = value;
         break;
       case 'i':
-        id = value;
+        publisherId = value;
         break;
       case 'j':
         json = true;
         break;
     }
   }
-  const pos = `${epoch}-${streamId}`;
-  return { id: id ?? pos, pos, topics, event, data, json, ts: msOf(streamId) };
+  return messageOf({
+    pos: positionOf(epoch, streamId),
+    publisherId,
+    topics,
+    event,
+    data,
+    json,
+    ts: msOf(streamId),
+  });
 }
 
-/** A fresh epoch: ten digits, the first non-zero (log ids start with a digit). */
+/**
+ * A fresh epoch candidate: ten random digits, the first non-zero (positions start with a digit: see
+ * `protocol/position.ts`). Random rather than from the clock: every node offers one on every call, and
+ * the script keeps the first stored.
+ */
 function newEpoch(): string {
   return String(randomInt(1_000_000_000, 9_999_999_999));
 }
 
+/** A position of this log, `<epoch>-<ms>-<seq>`: its epoch and stream id; undefined for anything else. */
 function parsePosition(position: string): { epoch: string; streamId: string } | undefined {
-  const match = /^(\d+)-(\d+-\d+)$/.exec(position);
-  return match === null ? undefined : { epoch: match[1] as string, streamId: match[2] as string };
+  const split = splitPosition(position);
+  return split === undefined || !STREAM_ID.test(split.key)
+    ? undefined
+    : { epoch: split.epoch, streamId: split.key };
 }
 
-function streamIdOf(position: string): string {
-  return position.slice(position.indexOf('-') + 1);
-}
+const STREAM_ID = /^\d+-\d+$/;
 
 function msOf(streamId: string): number {
   return Number(streamId.slice(0, streamId.indexOf('-')));

@@ -1,5 +1,12 @@
-import { type Message, type MessageDraft, messageFromDraft } from '../../core/message.js';
+import { type Message, type MessageDraft, messageFromDraft, messageOf } from '../../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../../core/ports.js';
+import {
+  clockEpoch,
+  compareSequences,
+  isLogPosition,
+  positionOf,
+  sequenceIn,
+} from '../../protocol/position.js';
 import { type Audience, addressedTo } from '../../protocol/topics.js';
 import { type Database, type Statement, sqliteDriver } from './driver.js';
 
@@ -168,7 +175,7 @@ export class SqliteLog implements Log {
   }
 
   comparePositions(a: string, b: string): number {
-    return seqOf(a) - seqOf(b);
+    return compareSequences(a, b);
   }
 
   async close(): Promise<void> {
@@ -319,31 +326,24 @@ export class SqliteLog implements Log {
   }
 
   private resolve(id: string): number | undefined {
-    const code = id.charCodeAt(0);
-    if (code < 48 || code > 57) return this.reservedSeq.get(id);
-    const dash = id.indexOf('-');
-    if (dash < 0 || id.slice(0, dash) !== this.epoch) return undefined;
-    const text = id.slice(dash + 1);
-    const seq = Number(text);
-    return /^\d+$/.test(text) && Number.isSafeInteger(seq) ? seq : undefined;
+    if (!isLogPosition(id)) return this.reservedSeq.get(id);
+    return sequenceIn(id, this.epoch);
   }
 
   private messageOf(seq: number, topics: string[], row: Payload): Message {
-    const pos = this.positionOf(seq);
-    const json = row.json === 1 ? true : undefined;
-    return {
-      id: row.pid ?? pos,
-      pos,
+    return messageOf({
+      pos: this.positionOf(seq),
+      publisherId: row.pid,
       topics,
-      event: row.event ?? undefined,
+      event: row.event,
       data: row.data,
-      json,
+      json: row.json === 1,
       ts: row.ts,
-    };
+    });
   }
 
   private positionOf(seq: number): string {
-    return `${this.epoch}-${seq}`;
+    return positionOf(this.epoch, seq);
   }
 }
 
@@ -384,9 +384,8 @@ function openDatabase(path: string): Database {
         COMMIT;
       `);
     }
-    // Microseconds of the creation time plus noise: digit-first, distinct for every file ever created.
-    const epoch = String(Date.now() * 1000 + Math.floor(Math.random() * 1000));
-    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)").run(epoch);
+    // Drawn when the file is created: digit-first, distinct for every file ever created.
+    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)").run(clockEpoch());
     return db;
   } catch (error) {
     db?.close();
@@ -396,8 +395,4 @@ function openDatabase(path: string): Database {
     }
     throw new Error(`cannot open the SQLite log ${path}: ${(error as Error).message}`);
   }
-}
-
-function seqOf(position: string): number {
-  return Number(position.slice(position.indexOf('-') + 1));
 }
