@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { logUrlProblem } from './backends/registry.js';
 
 /** Herald's options, validated. Every one is a flag and a `HERALD_*` environment variable; flags win. */
 export interface Config {
@@ -465,7 +466,8 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     );
   }
   const result = config as unknown as Config;
-  checkLogUrl(result.log);
+  const logProblem = logUrlProblem(result.log);
+  if (logProblem !== undefined) throw new ConfigError(logProblem);
   checkTls(result);
   return result;
 }
@@ -556,25 +558,6 @@ function checkTls(config: Config): void {
     throw new ConfigError(
       '--h2c is cleartext HTTP/2; with --tls-cert/--tls-key HTTP/2 is already served over TLS',
     );
-}
-
-function checkLogUrl(log: string): void {
-  if (log === 'memory') return;
-  if (log.startsWith('sqlite:') && log.length > 'sqlite:'.length) return;
-  if (/^rediss?:\/\/./.test(log)) {
-    try {
-      new URL(log);
-      return;
-    } catch {}
-  }
-  throw new ConfigError(
-    `invalid --log=${JSON.stringify(redact(log))}: expected memory, sqlite:<path> or redis://host:port/db`,
-  );
-}
-
-/** Hides the password of a URL before it is shown in an error or a log line. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):([^@/]*)@/, '//$1:***@');
 }
 
 /** The `--help` text, generated from the option table. */

@@ -8,19 +8,11 @@ import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
 import { ExpiryWheel } from './auth/expiry-wheel.js';
 import { KeyConfigError, TokenVerifier } from './auth/verify.js';
-import { LocalControl } from './backends/local/control.js';
-import { LocalPresence } from './backends/local/presence.js';
-import { MemoryLog } from './backends/memory/log.js';
-import { ClusterControl } from './backends/redis/control.js';
-import { RedisLog } from './backends/redis/log.js';
-import { RedisNodeDirectory } from './backends/redis/node-directory.js';
-import { RedisPresence } from './backends/redis/presence.js';
-import { SqliteLog } from './backends/sqlite/log.js';
-import { type Config, ConfigError, redact } from './config.js';
+import { openBackend } from './backends/registry.js';
+import { type Config, ConfigError } from './config.js';
 import { Disconnect } from './core/disconnect.js';
 import { Hub } from './core/hub.js';
-import type { Message } from './core/message.js';
-import type { ConnectionControl, Log, NodeDirectory, Presence } from './core/ports.js';
+import type { Log } from './core/ports.js';
 import type { Subscription } from './core/subscription.js';
 import { AdminFeed, adminRoutes } from './http/admin.js';
 import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
@@ -58,74 +50,6 @@ export interface Herald {
    * remaining connections closed once `--drain-timeout` has passed.
    */
   close(): Promise<void>;
-}
-
-/** Picks the log backend from `--log`: the only place that knows which backends exist. */
-async function createLog(config: Config, logger: Logger): Promise<Log> {
-  const retention = { historySize: config.historySize, historyAgeMs: config.historyAgeMs };
-  if (config.log === 'memory') return new MemoryLog(retention);
-  if (config.log.startsWith('sqlite:')) {
-    return new SqliteLog({ ...retention, path: config.log.slice('sqlite:'.length) });
-  }
-  if (config.log.startsWith('redis://') || config.log.startsWith('rediss://')) {
-    try {
-      return await RedisLog.connect({
-        ...retention,
-        url: config.log,
-        prefix: config.redisPrefix,
-        onTailEvent: (event) => {
-          if (event.kind === 'lost')
-            logger.warn({ err: event.error }, 'lost Redis; tailing retries with backoff');
-          else if (event.kind === 'resumed')
-            logger.info({ after: event.after }, 'Redis is back; tailing resumed');
-          else logger.warn({ epoch: event.epoch }, 'Redis lost its history; older ids now get a gap');
-        },
-      });
-    } catch (error) {
-      throw new Error(`${(error as Error).message} (${redact(config.log)})`);
-    }
-  }
-  throw new Error(`unsupported log ${redact(config.log)}`);
-}
-
-/** Presence and server-side close: this node's alone, or the cluster's when the log is shared. */
-function createCluster(
-  log: Log,
-  hub: Hub,
-  config: Config,
-  nodeId: string,
-  logger: Logger,
-): {
-  presence: Presence & { close?(): Promise<void> };
-  control: ConnectionControl;
-  directory?: NodeDirectory;
-  deliver(m: Message): void;
-} {
-  const deliver = (message: Message): void => hub.deliver(message);
-  if (!(log instanceof RedisLog))
-    return { presence: new LocalPresence(hub), control: new LocalControl(hub), deliver };
-  const presence = new RedisPresence(log.redis, hub, {
-    prefix: config.redisPrefix,
-    nodeId,
-    ttlMs: config.presenceTtlMs,
-    onError: (error) => logger.debug({ err: error }, 'presence not written to Redis'),
-  });
-  const control = new ClusterControl(log, hub, presence);
-  const directory = new RedisNodeDirectory(log.redis, {
-    prefix: config.redisPrefix,
-    nodeId,
-    ttlMs: config.presenceTtlMs,
-    onError: (error) => logger.debug({ err: error }, 'node figures not shared'),
-  });
-  return {
-    presence,
-    control,
-    directory,
-    deliver(message) {
-      hub.deliver(message);
-      control.observe(message);
-    },
-  };
 }
 
 /**
@@ -173,16 +97,25 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
   const metrics = new Metrics(nodeId);
-  const backend = await createLog(config, log);
+  const opening = await openBackend(config.log, {
+    historySize: config.historySize,
+    historyAgeMs: config.historyAgeMs,
+    nodeId,
+    keyPrefix: config.redisPrefix,
+    presenceTtlMs: config.presenceTtlMs,
+    logger: log,
+  });
   // Every reader and writer of the log goes through the gate: counted, timed, and refused while draining.
-  const messageLog = new PublishGate(backend, metrics);
+  const messageLog = new PublishGate(opening.log, metrics);
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
-  const { presence, control, directory, deliver } = createCluster(backend, hub, config, nodeId, log);
+  const backend = opening.attach(hub);
+  const { presence, control, directory } = backend;
   const stats = new StatsSampler({ hub, metrics, nodeId, directory });
   const feed = new AdminFeed(stats);
   messageLog.tail(
     (message) => {
-      deliver(message);
+      hub.deliver(message);
+      backend.observe(message);
       // Once per message, never per recipient.
       metrics.routed(message.ts);
       feed.record(message);
@@ -212,8 +145,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   });
   const readiness = async (): Promise<Readiness> => {
     if (closing) return { ready: false, reason: 'draining' };
-    // A shared log that is known to be unreachable: a load balancer then sends new clients elsewhere.
-    if (backend instanceof RedisLog && !backend.available) return { ready: false, reason: 'log-unreachable' };
+    // A backend that knows its storage is unreachable: a load balancer then sends new clients elsewhere.
+    if (!backend.available()) return { ready: false, reason: 'log-unreachable' };
     return (await answersWithin(messageLog.head(), 2000))
       ? { ready: true }
       : { ready: false, reason: 'log-unreachable' };
@@ -315,9 +248,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       metricsListener.closeAllConnections();
       await new Promise((resolve) => metricsListener.close(resolve));
     }
-    await directory?.close();
-    await presence.close?.();
-    await messageLog.close();
+    await backend.close();
     log.info('drained');
   }
 }

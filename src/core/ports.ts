@@ -1,4 +1,5 @@
 import type { Audience } from '../protocol/topics.js';
+import type { Hub } from './hub.js';
 import type { Message, MessageDraft } from './message.js';
 
 /** The outcome of reading history after a client's Last-Event-ID. */
@@ -118,5 +119,44 @@ export interface NodeDirectory {
   /** The other live nodes' latest figures, as of the last `share`. */
   others(): readonly NodeStats[];
   /** Withdraws this node. */
+  close(): Promise<void>;
+}
+
+/**
+ * Everything one storage backend gives a node, opened once per node: the log, and what the backend keeps
+ * beside it — presence, server-side close, and (for a cluster) the node directory. Picked by the `--log`
+ * URL through `backends/registry.ts`; nothing else names a concrete backend.
+ *
+ * Opening takes two steps, because the hub is built on the log (its head, its reads) while presence and
+ * control act on the hub: `openBackend` opens the storage and answers a `BackendOpening`, whose `log` the
+ * composition root builds the hub on; `attach(hub)` then completes it into the `Backend`, once, before the
+ * log is tailed.
+ */
+export interface BackendOpening {
+  /** The open log: the hub reads its head and history; `attach` completes the rest. */
+  readonly log: Log;
+  /** Builds presence, control and directory on `hub`; call once. */
+  attach(hub: Hub): Backend;
+}
+
+/** An open backend, attached to this node's hub: see `BackendOpening`. */
+export interface Backend {
+  readonly log: Log;
+  readonly presence: Presence;
+  readonly control: ConnectionControl;
+  /** Where nodes share their figures; absent for a single node. */
+  readonly directory?: NodeDirectory | undefined;
+  /**
+   * False while the backend knows its storage is unreachable, so the node reports not ready and a load
+   * balancer sends new clients elsewhere. A backend that cannot know answers true (readiness still times
+   * a `head()`).
+   */
+  available(): boolean;
+  /**
+   * Sees every message of the tail once, right after the hub delivered it (cluster control messages act
+   * here); a no-op for backends without any. On the hot path: once per message, never per recipient.
+   */
+  observe(message: Message): void;
+  /** Releases the directory, then presence, then the log. */
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { sqliteDriver } from '../../src/backends/sqlite/driver.js';
-import { SqliteLog } from '../../src/backends/sqlite/log.js';
+import { type PruneEvent, SqliteLog } from '../../src/backends/sqlite/log.js';
 import { DuplicateIdError, LogUnavailableError } from '../../src/core/ports.js';
 import { postJson, publish } from '../helpers/herald.js';
 import { type HeraldProcess, spawnHerald } from '../helpers/process.js';
@@ -125,6 +125,47 @@ describe('SQLite log: durable across crashes', () => {
     assert.equal(log.storedCount(), 100);
     const replay = await log.readAfter(during.pos, { userId: 'x', groups: [] }, 10);
     assert.deepEqual(replay, { kind: 'messages', messages: [], through: during.pos, next: undefined });
+    await log.close();
+  });
+
+  test('a failing prune is reported once per streak and loses nothing; its recovery is reported too', async () => {
+    const path = join(dir, 'prune-fails.db');
+    await new SqliteLog({ path, historySize: 5, historyAgeMs: 3_600_000 }).close();
+    // Deletes fail while the log holds at most 20 messages: a disk that refuses, then recovers.
+    const setup = new (sqliteDriver())(path);
+    setup.exec(`CREATE TRIGGER prune_fails BEFORE DELETE ON messages WHEN (SELECT max(seq) FROM messages) <= 20
+      BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END;`);
+    setup.close();
+    const events: PruneEvent[] = [];
+    const log = new SqliteLog({
+      path,
+      historySize: 5,
+      historyAgeMs: 3_600_000,
+      onPruneEvent: (event) => events.push(event),
+    });
+    const appended = await log.appendMany(
+      Array.from({ length: 20 }, (_, i) => ({ topics: ['all'], data: `m${i}` })),
+    );
+    assert.equal(await log.prune(), 0);
+    assert.equal(await log.prune(), 0);
+    assert.equal(events.length, 1, 'one report for the streak');
+    assert.equal(events[0]?.kind, 'failing');
+    assert.match(String((events[0] as { error?: Error }).error?.message), /simulated disk failure/);
+    assert.equal(log.storedCount(), 20, 'nothing deleted');
+    const replay = await log.readAfter(appended[14]?.pos as string, { userId: 'x', groups: [] }, 100);
+    assert.deepEqual(
+      replay.kind === 'messages' ? replay.messages.map((m) => m.data) : replay,
+      ['m15', 'm16', 'm17', 'm18', 'm19'],
+      'the retained history reads as before',
+    );
+    const later = await log.append({ topics: ['all'], data: 'accepted while pruning fails' });
+    assert.equal(await log.prune(), 16);
+    assert.deepEqual(
+      events.map((e) => e.kind),
+      ['failing', 'recovered'],
+    );
+    assert.equal(log.storedCount(), 5);
+    assert.equal(await log.head(), later.pos);
     await log.close();
   });
 

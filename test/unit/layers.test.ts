@@ -56,3 +56,18 @@ test('imports only point down the layers: protocol ← core ← backends ← htt
   }
   assert.deepEqual(violations, []);
 });
+
+test('nothing outside src/backends/ names a concrete backend: only the registry is imported from there', async () => {
+  const backends = join(SRC, 'backends');
+  const violations: string[] = [];
+  for (const file of await sources(SRC)) {
+    if (!relative(backends, file).startsWith('..')) continue;
+    const text = await readFile(file, 'utf8');
+    for (const match of text.matchAll(/from '(\.[^']+)'/g)) {
+      const target = relative(backends, resolve(dirname(file), match[1] as string));
+      if (target.startsWith('..') || /^registry\.(ts|js)$/.test(target)) continue;
+      violations.push(`${relative(SRC, file)} imports ${match[1]}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});

@@ -24,11 +24,10 @@ export class ClusterControl implements ConnectionControl {
     return connections;
   }
 
-  /** Acts on a control message from the log's tail; returns false for any other message. */
-  observe(message: Message): boolean {
+  /** Acts on a control message from the log's tail; any other message is left alone. */
+  observe(message: Message): void {
     const topic = message.topics[0];
-    if (topic === undefined || !topic.startsWith(DISCONNECT_USER)) return false;
+    if (topic === undefined || !topic.startsWith(DISCONNECT_USER)) return;
     this.hub.disconnectUser(topic.slice(DISCONNECT_USER.length), Disconnect.closedByServer);
-    return true;
   }
 }

@@ -24,7 +24,15 @@ export interface SqliteLogOptions {
   readonly pruneIntervalMs?: number;
   /** Most rows one pruning step deletes before yielding to the event loop; default 1000. */
   readonly pruneBatch?: number;
+  /**
+   * Told when pruning starts failing (once per streak of failures, with the first error) and when it
+   * works again. A failing prune deletes nothing, so the file only grows until the disk recovers.
+   */
+  readonly onPruneEvent?: (event: PruneEvent) => void;
 }
+
+/** What the background pruner reports. */
+export type PruneEvent = { readonly kind: 'failing'; readonly error: Error } | { readonly kind: 'recovered' };
 
 /** What a replay scans of each message: enough to tell whether it is addressed to the audience. */
 interface Routing {
@@ -76,6 +84,8 @@ export class SqliteLog implements Log {
   private closed = false;
   private readonly pruneTimer: NodeJS.Timeout;
   private pruning: Promise<number> | null = null;
+  /** True from a failed pruning step until one succeeds: a streak of failures is reported once. */
+  private pruneFailing = false;
   private readonly insert: Statement<[string | null, string, string | null, string, number, number]>;
   private readonly reserve: Statement<[string, number, number]>;
   private readonly reservedSeq: Statement<[string], number>;
@@ -318,9 +328,18 @@ export class SqliteLog implements Log {
         this.prunedThrough = target;
       }
       const freed = this.freeReservations.run(cutoff, this.prunedThrough, this.pruneBatch).changes;
+      if (this.pruneFailing) {
+        this.pruneFailing = false;
+        this.options.onPruneEvent?.({ kind: 'recovered' });
+      }
       return trims || freed > 0 ? deleted : -1;
-    } catch {
-      // A busy or failing disk: try again at the next interval.
+    } catch (error) {
+      // A busy or failing disk: nothing was deleted (each statement is atomic); try again at the next
+      // interval, and say so once per streak.
+      if (!this.pruneFailing) {
+        this.pruneFailing = true;
+        this.options.onPruneEvent?.({ kind: 'failing', error: error as Error });
+      }
       return -1;
     }
   }
