@@ -76,7 +76,7 @@ export class Hub {
   /** The encoder of the last recipient and its frame of `current`: most deliveries meet one encoder. */
   private currentEncoder: Encoder | null = null;
   private currentFrame: Buffer | null = null;
-  /** Every encoder met during this delivery, and its frame: each encodes the message once. */
+  /** Once a delivery meets a second encoder: every encoder met, and its frame (each encodes once). */
   private readonly encoders: Encoder[] = [];
   private readonly frames: Buffer[] = [];
   private readonly offerBound = (sub: Subscription): void => this.offer(sub);
@@ -215,8 +215,10 @@ export class Hub {
     if (this.currentEncoder !== null) {
       this.currentEncoder = null;
       this.currentFrame = null;
-      this.encoders.length = 0;
-      this.frames.length = 0;
+      if (this.encoders.length > 0) {
+        this.encoders.length = 0;
+        this.frames.length = 0;
+      }
     }
     if (this.overflowed.length > 0) {
       for (const sub of this.overflowed) this.evictSlow(sub);
@@ -377,13 +379,21 @@ export class Hub {
 
   /** The frame of the message being delivered for `encoder`: encoded on its first recipient, then reused. */
   private frameFor(encoder: Encoder, message: Message): Buffer {
-    const index = this.encoders.indexOf(encoder);
     let frame: Buffer;
-    if (index >= 0) frame = this.frames[index] as Buffer;
+    if (this.currentEncoder === null) frame = encoder.message(message);
     else {
-      frame = encoder.message(message);
-      this.encoders.push(encoder);
-      this.frames.push(frame);
+      // A second encoder in this delivery: from now on every encoder's frame is listed.
+      if (this.encoders.length === 0) {
+        this.encoders.push(this.currentEncoder);
+        this.frames.push(this.currentFrame as Buffer);
+      }
+      const index = this.encoders.indexOf(encoder);
+      if (index >= 0) frame = this.frames[index] as Buffer;
+      else {
+        frame = encoder.message(message);
+        this.encoders.push(encoder);
+        this.frames.push(frame);
+      }
     }
     this.currentEncoder = encoder;
     this.currentFrame = frame;
@@ -392,8 +402,8 @@ export class Hub {
 
   private enqueue(sub: Subscription, frame: Buffer): void {
     if (sub.closed) return;
-    // By count, not bytes: an empty frame (a transport that only needs the signal) still gets a write.
-    if (sub.pending.length === 0) this.dirty.push(sub);
+    // (A subscription of empty frames may be listed twice; the flush skips it once it has been written.)
+    if (sub.pendingBytes === 0) this.dirty.push(sub);
     sub.pending.push(frame);
     sub.pendingBytes += frame.length;
     if (!this.flushScheduled) {
@@ -416,6 +426,7 @@ export class Hub {
     let i = this.flushIndex;
     for (; i < dirty.length; i++) {
       const sub = dirty[i] as Subscription;
+      // By count, not bytes: empty frames (a transport that only needs the signal) still get a write.
       if (sub.closed || sub.pending.length === 0) continue;
       if (sub.sink.bufferedBytes > this.maxBufferedBytes) this.evictSlow(sub);
       else this.write(sub);
