@@ -4,7 +4,7 @@ import type { Message } from './message.js';
 
 /** Bytes out to one client: implemented by each transport (SSE over HTTP/1.1 or HTTP/2, ...). */
 export interface Sink {
-  /** Writes whole frames; never called with a partial frame. */
+  /** Writes whole frames; never called with a partial frame (empty when its encoder's frames are). */
   write(chunk: Buffer): void;
   /** Bytes accepted by `write` but not yet handed to the kernel. */
   readonly bufferedBytes: number;
