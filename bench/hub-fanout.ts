@@ -2,6 +2,7 @@ import { MemoryLog } from '../src/backends/memory/log.js';
 import { Hub } from '../src/core/hub.js';
 import type { Message } from '../src/core/message.js';
 import { type Sink, Subscription } from '../src/core/subscription.js';
+import { sseEncoder } from '../src/transport/sse-encoder.js';
 
 /**
  * Fan-out micro-benchmark of the hub alone: N subscriptions with in-memory sinks, then messages to `all`
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < subscriptions; i++) {
     const sink = new CountingSink();
     sinks.push(sink);
-    const sub = new Subscription(`c${i}`, `user${i}`, i % 10 === 0 ? ['tenth'] : [], sink, {
+    const sub = new Subscription(`c${i}`, `user${i}`, i % 10 === 0 ? ['tenth'] : [], sink, sseEncoder, {
       transport: 'bench',
       remoteAddress: '127.0.0.1',
     });

@@ -1,9 +1,8 @@
-import { encodeEvent } from '../protocol/sse-frame.js';
 import { Disconnect, type DisconnectReason } from './disconnect.js';
-import { frameOf, type Message } from './message.js';
+import type { Message } from './message.js';
 import type { Log, Replay } from './ports.js';
 import { Router } from './router.js';
-import type { Subscription } from './subscription.js';
+import type { Encoder, GapNotice, Greeting, Subscription } from './subscription.js';
 
 /** Longest stretch of writing before the flush yields to the event loop. */
 const FLUSH_SLICE_MS = 5;
@@ -26,24 +25,29 @@ export interface HubCounters {
   routed: number;
   /** Messages sent to subscriptions live, counted once per recipient. */
   delivered: number;
+  /** Messages sent from history (a resume, or a long poll reading behind its session), once per recipient. */
   replayed: number;
+  /** `gap`s told to connections (by the hub, or counted by a transport with `countGap`). */
   gaps: number;
   slowConsumerCloses: number;
   /** Bytes of frames the hub wrote to sinks (counted once per coalesced write, not per frame). */
   bytesOut: number;
 }
 
-/** Builds the first frame(s) of a connection, given the id to resume from: the transport's greeting. */
-export type Greeting = (resumeId: string) => Buffer;
+/** Told a user's number of connections on this node after each change (0: the user left this node). */
+export type UserChangeListener = (userId: string, connections: number) => void;
+
+const NO_CONNECTIONS: readonly Subscription[] = Object.freeze([]);
 
 /**
  * The local registry of subscriptions and the router that delivers each logged message to them.
- * No HTTP and no storage: messages come in through `deliver` (from the log's tail) and go out as
- * frames through each subscription's `Sink`.
+ * No HTTP, no storage and no wire format: messages come in through `deliver` (from the log's tail), are
+ * turned into frames by each subscription's `Encoder` (its transport's) and go out through its `Sink`.
+ * The index and the counters are the hub's own: others read them through the methods below.
  */
 export class Hub {
-  readonly router = new Router();
-  readonly counters: HubCounters = {
+  private readonly router = new Router();
+  private readonly tally: HubCounters = {
     routed: 0,
     delivered: 0,
     replayed: 0,
@@ -65,12 +69,22 @@ export class Hub {
   private flushScheduled = false;
   /** Where an interrupted flush resumes in `dirty`. */
   private flushIndex = 0;
+  private readonly userListeners = new Set<UserChangeListener>();
   // The message being delivered; fields rather than a closure so per-recipient work allocates nothing.
   private mark = 0;
   private current: Message | null = null;
+  /** The encoder of the last recipient and its frame of `current`: most deliveries meet one encoder. */
+  private currentEncoder: Encoder | null = null;
   private currentFrame: Buffer | null = null;
+  /** Once a delivery meets a second encoder: every encoder met, and its frame (each encodes once). */
+  private readonly encoders: Encoder[] = [];
+  private readonly frames: Buffer[] = [];
   private readonly offerBound = (sub: Subscription): void => this.offer(sub);
   private readonly flushBound = (): void => this.flush();
+  /** Fans the router's report of a user's change out to every `onUserChange` listener. */
+  private readonly tellUserChange = (userId: string, connections: number): void => {
+    for (const listener of this.userListeners) listener(userId, connections);
+  };
 
   constructor(
     private readonly log: Log,
@@ -99,6 +113,64 @@ export class Hub {
     return this.router.byUser.size;
   }
 
+  /** Number of distinct groups with at least one open subscription. */
+  get groupCount(): number {
+    return this.router.byGroup.size;
+  }
+
+  /** The counters, read-only and live (metrics read them at scrape time). */
+  get counters(): Readonly<HubCounters> {
+    return this.tally;
+  }
+
+  /** Number of open subscriptions of `userId`. */
+  connectionCountOf(userId: string): number {
+    return this.router.byUser.get(userId)?.length ?? 0;
+  }
+
+  /** The open subscriptions of `userId`, oldest first (a copy: ending them while iterating is safe). */
+  connectionsOf(userId: string): Subscription[] {
+    return [...(this.router.byUser.get(userId) ?? NO_CONNECTIONS)];
+  }
+
+  /** Number of open subscriptions in `group`. */
+  connectionsInGroup(group: string): number {
+    return this.router.byGroup.get(group)?.size ?? 0;
+  }
+
+  /**
+   * Every user with an open subscription whose id starts with `prefix` (all of them when it is empty),
+   * with its number of subscriptions; in no particular order. Open or close no connection meanwhile.
+   */
+  *onlineUsers(prefix = ''): Generator<[userId: string, connections: number]> {
+    for (const [userId, subs] of this.router.byUser) {
+      if (userId.startsWith(prefix)) yield [userId, subs.length];
+    }
+  }
+
+  /**
+   * Calls `listener` with a user's number of connections after each change (a connection opened or
+   * closed); returns the function that stops it. Any number of listeners.
+   */
+  onUserChange(listener: UserChangeListener): () => void {
+    this.userListeners.add(listener);
+    this.router.onUserChange = this.tellUserChange;
+    return () => {
+      this.userListeners.delete(listener);
+      if (this.userListeners.size === 0) this.router.onUserChange = null;
+    };
+  }
+
+  /** A transport told a connection of a gap itself (a long poll answered with one). */
+  countGap(): void {
+    this.tally.gaps++;
+  }
+
+  /** A transport sent `count` messages from history itself (a long poll reading behind its session). */
+  countReplayed(count: number): void {
+    this.tally.replayed += count;
+  }
+
   /**
    * The log lost its history and starts again at `start` (a new epoch): fresh connections, polls and
    * `gap` events resume from there, not from a position the log no longer knows (which would answer
@@ -110,11 +182,16 @@ export class Hub {
     this.restartedAt = start;
     // Live connections may have missed what this node had not yet read of the lost log: tell them, once.
     // (Those still replaying find out from their next page.)
-    const data = JSON.stringify({ reason: 'unknown-id', lastEventId: before });
-    const frame = encodeEvent({ id: start, event: 'gap', data });
+    const notice: GapNotice = { id: start, reason: 'unknown-id', lastEventId: before };
+    const frames = new Map<Encoder, Buffer>();
     for (const sub of this.router.all) {
       if (sub.held !== null) continue;
-      this.counters.gaps++;
+      this.tally.gaps++;
+      let frame = frames.get(sub.encoder);
+      if (frame === undefined) {
+        frame = sub.encoder.gap(notice);
+        frames.set(sub.encoder, frame);
+      }
       this.enqueue(sub, frame);
     }
   }
@@ -130,13 +207,19 @@ export class Hub {
   /** Hands one logged message to every matching local subscription. Called by the log's tail, in order. */
   deliver(message: Message): void {
     this.position = message.pos;
-    this.counters.routed++;
+    this.tally.routed++;
     this.current = message;
-    this.currentFrame = null;
     this.mark++;
     for (const topic of message.topics) this.router.visit(topic, this.offerBound);
     this.current = null;
-    this.currentFrame = null;
+    if (this.currentEncoder !== null) {
+      this.currentEncoder = null;
+      this.currentFrame = null;
+      if (this.encoders.length > 0) {
+        this.encoders.length = 0;
+        this.frames.length = 0;
+      }
+    }
     if (this.overflowed.length > 0) {
       for (const sub of this.overflowed) this.evictSlow(sub);
       this.overflowed.length = 0;
@@ -144,20 +227,21 @@ export class Hub {
   }
 
   /**
-   * Registers a subscription and starts its stream. Without `lastEventId` it goes live at once; with one,
-   * it is registered first and live messages are held while history replays, then the held ones not
-   * already replayed follow: no gap, no duplicate. An unknown or expired id yields a `gap` event instead.
+   * Registers a subscription and starts its stream with the transport's `greeting` (if any). Without
+   * `lastEventId` it goes live at once; with one, it is registered first and live messages are held while
+   * history replays, then the held ones not already replayed follow: no gap, no duplicate. An unknown or
+   * expired id yields a `gap` instead.
    */
-  async attach(sub: Subscription, lastEventId: string | undefined, greeting: Greeting): Promise<void> {
+  async attach(sub: Subscription, lastEventId: string | undefined, greeting?: Greeting): Promise<void> {
     this.router.add(sub);
     if (lastEventId === undefined) {
-      this.enqueue(sub, greeting(this.position));
+      if (greeting !== undefined) this.enqueue(sub, greeting(this.position));
       return;
     }
     sub.held = [];
     const registeredAt = this.position;
     const restartedAt = this.restartedAt;
-    this.enqueue(sub, greeting(lastEventId));
+    if (greeting !== undefined) this.enqueue(sub, greeting(lastEventId));
     let covered: string;
     try {
       covered = await this.replay(sub, lastEventId, registeredAt, restartedAt);
@@ -172,7 +256,7 @@ export class Hub {
     // Held messages up to `covered` were in the replay (or, when the client came from a node that is
     // ahead of this one, before its Last-Event-ID): only later ones are new to it.
     for (const message of held) {
-      if (this.compare(message.pos, covered) > 0) this.enqueue(sub, frameOf(message));
+      if (this.compare(message.pos, covered) > 0) this.enqueue(sub, sub.encoder.message(message));
     }
     // A shared log can be read ahead of this node's tail: skip those messages when they arrive live.
     if (this.compare(covered, this.position) > 0) sub.skipThrough = covered;
@@ -204,7 +288,7 @@ export class Hub {
   /** Ends one connection with a reason: flushes what is pending (unless it is a slow consumer) first. */
   end(sub: Subscription, reason: DisconnectReason): void {
     if (sub.closed) return;
-    if (reason.notify && sub.pendingBytes > 0) this.write(sub);
+    if (reason.notify && sub.pending.length > 0) this.write(sub);
     this.detach(sub);
     sub.sink.end(reason);
   }
@@ -227,21 +311,21 @@ export class Hub {
       if (page.kind === 'gap') {
         // History ran out mid-replay only after registration: the held messages carry on without a loss.
         if (covered !== undefined && this.compare(covered, registeredAt) >= 0) return covered;
-        this.counters.gaps++;
+        this.tally.gaps++;
         // The log restarted meanwhile: the registration position is unknown to it now, so the client
         // resumes from the new log's start (told once, not again at its next reconnect).
         const resumeAt = this.restartedAt === restartedAt ? registeredAt : (this.restartedAt as string);
-        const data = JSON.stringify({ reason: page.reason, lastEventId });
-        this.enqueue(sub, encodeEvent({ id: resumeAt, event: 'gap', data }));
+        this.enqueue(sub, sub.encoder.gap({ id: resumeAt, reason: page.reason, lastEventId }));
         return resumeAt;
       }
+      const encoder = sub.encoder;
       for (const message of page.messages) {
-        this.enqueue(sub, frameOf(message));
+        this.enqueue(sub, encoder.message(message));
         // A page is written in slices no larger than the connection's bound, each after the last drained.
         if (sub.pendingBytes >= this.replaySliceBytes && !(await this.writeAndDrain(sub)))
           return registeredAt;
       }
-      this.counters.replayed += page.messages.length;
+      this.tally.replayed += page.messages.length;
       covered = page.through;
       if (page.next === undefined) return covered;
       after = page.next;
@@ -286,13 +370,39 @@ export class Hub {
       if (this.compare(message.pos, sub.skipThrough) <= 0) return;
       sub.skipThrough = null;
     }
-    this.currentFrame ??= frameOf(message);
-    this.counters.delivered++;
-    this.enqueue(sub, this.currentFrame);
+    const encoder = sub.encoder;
+    const frame =
+      encoder === this.currentEncoder ? (this.currentFrame as Buffer) : this.frameFor(encoder, message);
+    this.tally.delivered++;
+    this.enqueue(sub, frame);
+  }
+
+  /** The frame of the message being delivered for `encoder`: encoded on its first recipient, then reused. */
+  private frameFor(encoder: Encoder, message: Message): Buffer {
+    let frame: Buffer;
+    if (this.currentEncoder === null) frame = encoder.message(message);
+    else {
+      // A second encoder in this delivery: from now on every encoder's frame is listed.
+      if (this.encoders.length === 0) {
+        this.encoders.push(this.currentEncoder);
+        this.frames.push(this.currentFrame as Buffer);
+      }
+      const index = this.encoders.indexOf(encoder);
+      if (index >= 0) frame = this.frames[index] as Buffer;
+      else {
+        frame = encoder.message(message);
+        this.encoders.push(encoder);
+        this.frames.push(frame);
+      }
+    }
+    this.currentEncoder = encoder;
+    this.currentFrame = frame;
+    return frame;
   }
 
   private enqueue(sub: Subscription, frame: Buffer): void {
     if (sub.closed) return;
+    // (A subscription of empty frames may be listed twice; the flush skips it once it has been written.)
     if (sub.pendingBytes === 0) this.dirty.push(sub);
     sub.pending.push(frame);
     sub.pendingBytes += frame.length;
@@ -316,7 +426,8 @@ export class Hub {
     let i = this.flushIndex;
     for (; i < dirty.length; i++) {
       const sub = dirty[i] as Subscription;
-      if (sub.closed || sub.pendingBytes === 0) continue;
+      // By count, not bytes: empty frames (a transport that only needs the signal) still get a write.
+      if (sub.closed || sub.pending.length === 0) continue;
       if (sub.sink.bufferedBytes > this.maxBufferedBytes) this.evictSlow(sub);
       else this.write(sub);
       if ((i & 63) === 63 && performance.now() > deadline) {
@@ -335,12 +446,12 @@ export class Hub {
     const chunk = pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending, sub.pendingBytes);
     pending.length = 0;
     sub.pendingBytes = 0;
-    this.counters.bytesOut += chunk.length;
+    this.tally.bytesOut += chunk.length;
     sub.sink.write(chunk);
   }
 
   private evictSlow(sub: Subscription): void {
-    this.counters.slowConsumerCloses++;
+    this.tally.slowConsumerCloses++;
     this.end(sub, Disconnect.slowConsumer);
   }
 }

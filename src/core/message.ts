@@ -1,6 +1,3 @@
-import { encodeEvent } from '../protocol/sse-frame.js';
-import { annotationOf } from '../protocol/wire.js';
-
 /** A message as the log stores it and the hub delivers it. */
 export interface Message {
   /** The SSE `id:` clients see and resume from: the publisher's id, or else `pos`. */
@@ -17,7 +14,10 @@ export interface Message {
   readonly json?: boolean | undefined;
   /** Milliseconds since the epoch at which the log accepted the message. */
   readonly ts: number;
-  /** The encoded SSE frame, cached: encoded once per message and shared by every recipient. */
+  /**
+   * The message's SSE frame, cached by the SSE encoder (`transport/sse-encoder.ts`) on first use, so
+   * live delivery, held messages and replays of a stored message share one `Buffer`. Core never reads it.
+   */
   frame?: Buffer;
 }
 
@@ -29,21 +29,6 @@ export interface MessageDraft {
   readonly data: string;
   /** True when `data` is JSON text encoded by the API; logs store it with the message. */
   readonly json?: boolean | undefined;
-}
-
-/** The message's SSE frame, encoded on first use and cached on the message. */
-export function frameOf(message: Message): Buffer {
-  let frame = message.frame;
-  if (frame === undefined) {
-    frame = encodeEvent({
-      id: message.id,
-      event: message.event,
-      data: message.data,
-      comment: annotationOf(message.json === true, message.topics),
-    });
-    message.frame = frame;
-  }
-  return frame;
 }
 
 /**

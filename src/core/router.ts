@@ -1,3 +1,4 @@
+import { ALL, parseTopic } from '../protocol/topics.js';
 import type { Subscription } from './subscription.js';
 
 /**
@@ -13,7 +14,7 @@ export class Router {
   readonly byUser = new Map<string, Subscription[]>();
   readonly byGroup = new Map<string, Set<Subscription>>();
   readonly all = new Set<Subscription>();
-  /** Told a user's number of local connections after each change (clustered presence listens). */
+  /** Told a user's number of local connections after each change (the hub fans it out to its listeners). */
   onUserChange: ((userId: string, connections: number) => void) | null = null;
 
   add(sub: Subscription): void {
@@ -41,13 +42,11 @@ export class Router {
 
   /** Calls `visit` for every subscription matching `topic` (possibly more than once across topics). */
   visit(topic: string, visit: (sub: Subscription) => void): void {
-    if (topic === 'all') {
+    if (topic === ALL) {
       for (const sub of this.all) visit(sub);
       return;
     }
-    const colon = topic.indexOf(':');
-    const kind = topic.slice(0, colon);
-    const name = topic.slice(colon + 1);
+    const { kind, name } = parseTopic(topic);
     if (kind === 'user') {
       const subs = this.byUser.get(name);
       if (subs !== undefined) for (const sub of subs) visit(sub);

@@ -4,7 +4,7 @@ import type { Message } from './message.js';
 
 /** Bytes out to one client: implemented by each transport (SSE over HTTP/1.1 or HTTP/2, ...). */
 export interface Sink {
-  /** Writes whole frames; never called with a partial frame. */
+  /** Writes whole frames; never called with a partial frame (empty when its encoder's frames are). */
   write(chunk: Buffer): void;
   /** Bytes accepted by `write` but not yet handed to the kernel. */
   readonly bufferedBytes: number;
@@ -13,6 +13,35 @@ export interface Sink {
   /** Ends the connection; the transport then calls `Hub.detach`. Idempotent. */
   end(reason: DisconnectReason): void;
 }
+
+/** What the hub tells a connection that may have missed messages: the SSE `gap` event's fields. */
+export interface GapNotice {
+  /** Where the connection resumes from now (its new Last-Event-ID). */
+  readonly id: string;
+  /** `unknown-id`: the log never issued it (or lost it); `expired`: older than the retained history. */
+  readonly reason: 'unknown-id' | 'expired';
+  /** The id the connection resumed from, or where it was when the log restarted. */
+  readonly lastEventId: string;
+}
+
+/**
+ * How a transport turns what the hub hands out into frames: the hub never encodes. One encoder is shared
+ * by every subscription of a transport, and the hub encodes each message once per delivery per encoder,
+ * so every recipient sharing it gets the same `Buffer`. A frame may be empty: the sink is still written
+ * to (a long-poll session only needs to know that something arrived).
+ */
+export interface Encoder {
+  /** The frame of one message. */
+  message(message: Message): Buffer;
+  /** The frame telling the connection of a gap. */
+  gap(notice: GapNotice): Buffer;
+}
+
+/**
+ * The first frame(s) of one connection, given the id it resumes from: supplied by its transport to
+ * `Hub.attach` (per connection, so nothing of it stays on the subscription).
+ */
+export type Greeting = (resumeId: string) => Buffer;
 
 /** What the transport knows about the connection, for presence listings. */
 export interface ConnectionInfo {
@@ -42,6 +71,8 @@ export class Subscription implements Audience {
     readonly userId: string,
     readonly groups: readonly string[],
     readonly sink: Sink,
+    /** Its transport's encoder (shared with the transport's other subscriptions). */
+    readonly encoder: Encoder,
     readonly info: ConnectionInfo,
   ) {}
 }

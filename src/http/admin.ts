@@ -219,9 +219,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
 }
 
 function connectionsOf(deps: AdminDeps, userId: string): ConnectionView[] {
-  const subs = deps.hub.router.byUser.get(userId);
-  if (subs === undefined) return [];
-  return [...subs].map((sub) => ({
+  return deps.hub.connectionsOf(userId).map((sub) => ({
     id: sub.id,
     node: deps.nodeId,
     since: new Date(sub.openedAt).toISOString(),

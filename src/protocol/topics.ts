@@ -6,8 +6,23 @@
 /** The topic every subscription matches. */
 export const ALL = 'all';
 
+/** A `kind:name` topic split at its first `:` (`user:ann` is `user` and `ann`). */
+export interface ParsedTopic {
+  /** `user`, `group` or `prefix`; any other kind matches no subscription. */
+  readonly kind: string;
+  readonly name: string;
+}
+
+/** Splits a `kind:name` topic (every topic but `ALL`, which callers test for first). */
+export function parseTopic(topic: string): ParsedTopic {
+  const colon = topic.indexOf(':');
+  return { kind: topic.slice(0, colon), name: topic.slice(colon + 1) };
+}
+
 export const userTopic = (userId: string): string => `user:${userId}`;
-export const groupTopic = (group: string): string => `group:${group}`;
+/** How a group's topic starts: `group:` then the group's name. */
+export const GROUP_TOPIC_PREFIX = 'group:';
+export const groupTopic = (group: string): string => `${GROUP_TOPIC_PREFIX}${group}`;
 export const prefixTopic = (prefix: string): string => `prefix:${prefix}`;
 
 /** What a publisher addresses a message to. At least one field must be set. */
@@ -38,9 +53,7 @@ export interface Audience {
 export function addressedTo(topics: readonly string[], audience: Audience): boolean {
   for (const topic of topics) {
     if (topic === ALL) return true;
-    const colon = topic.indexOf(':');
-    const kind = topic.slice(0, colon);
-    const name = topic.slice(colon + 1);
+    const { kind, name } = parseTopic(topic);
     if (kind === 'user' && name === audience.userId) return true;
     if (kind === 'group' && audience.groups.includes(name)) return true;
     if (kind === 'prefix' && audience.userId.startsWith(name)) return true;

@@ -17,6 +17,8 @@
  * may drop unknown fields (eventsource-parser discards an unknown field split across two chunks).
  */
 
+import { GROUP_TOPIC_PREFIX } from './topics.js';
+
 /** The word that starts an annotation comment. */
 export const ANNOTATION_PREFIX = 'herald';
 
@@ -35,17 +37,26 @@ export interface Annotation {
  * `undefined` when a plain message needs none (text data addressed to no group).
  */
 export function annotationOf(json: boolean, topics: readonly string[]): string | undefined {
-  let groups = '';
-  let direct = false;
-  for (const topic of topics) {
-    if (topic.startsWith('group:')) groups += groups === '' ? topic.slice(6) : `,${topic.slice(6)}`;
-    else direct = true;
-  }
-  if (!json && groups === '') return undefined;
+  const { groups, direct } = groupsOf(topics);
+  if (!json && groups.length === 0) return undefined;
   let text = ANNOTATION_PREFIX;
   if (json) text += ' json';
-  if (groups !== '') text += ` groups=${groups}${direct ? ' direct' : ''}`;
+  if (groups.length > 0) text += ` groups=${groups.join(',')}${direct ? ' direct' : ''}`;
   return text;
+}
+
+/**
+ * The groups a message with `topics` is addressed to, in topic order, and whether it is also addressed
+ * to a user, a user prefix or everyone (`direct`): what the annotation and the long-poll body tell.
+ */
+export function groupsOf(topics: readonly string[]): { groups: string[]; direct: boolean } {
+  const groups: string[] = [];
+  let direct = false;
+  for (const topic of topics) {
+    if (topic.startsWith(GROUP_TOPIC_PREFIX)) groups.push(topic.slice(GROUP_TOPIC_PREFIX.length));
+    else direct = true;
+  }
+  return { groups, direct };
 }
 
 /** Reads an annotation comment (the text after `:` and one optional space); `undefined` for other comments. */

@@ -3,9 +3,10 @@ import type { DisconnectReason } from '../core/disconnect.js';
 import type { Hub } from '../core/hub.js';
 import type { Message } from '../core/message.js';
 import type { Log } from '../core/ports.js';
-import { type ConnectionInfo, type Sink, Subscription } from '../core/subscription.js';
+import { type ConnectionInfo, type Encoder, type Sink, Subscription } from '../core/subscription.js';
 import { isPlausibleLastEventId } from '../protocol/grammar.js';
-import type { PolledMessage, PollResponse } from '../protocol/wire.js';
+import { groupsOf, type PolledMessage, type PollResponse } from '../protocol/wire.js';
+import { ConnectionIds, resumePoint } from './connection-ids.js';
 
 /** Options of the long-poll transport. */
 export interface LongPollOptions {
@@ -43,10 +44,10 @@ export interface PollRequest {
   readonly watch?: ((sub: Subscription) => () => void) | undefined;
 }
 
-// A session's subscription has no greeting; the hub skips empty writes, so nothing wakes it but a message.
-const NO_GREETING = Buffer.alloc(0);
-// Same stand-in as the SSE opener: an id no log can have issued, answered with a gap.
-const UNUSABLE_ID = '-';
+/** What a session's sink is written: nothing, only the signal that something arrived (answers read the log). */
+const NOTHING = Buffer.alloc(0);
+/** The encoder of every session's subscription: no bytes to encode, only a write to tell it. */
+const ARRIVALS: Encoder = { message: () => NOTHING, gap: () => NOTHING };
 // Bounds the pages read in one answer when history holds little for this audience.
 const MAX_PAGES = 64;
 const DEFAULT_GRACE_MS = 5000;
@@ -68,7 +69,7 @@ type StopReason = 'timeout' | 'superseded';
  * session is forgotten.
  */
 export class LongPoll {
-  private nextConnection = 0;
+  private readonly ids: ConnectionIds;
   private readonly lingerMs: number;
   /** Every session, live or ended-but-not-yet-told, by id. */
   private readonly sessions = new Map<string, PollSession>();
@@ -82,9 +83,10 @@ export class LongPoll {
     private readonly hub: Hub,
     private readonly log: Log,
     /** Prefix of connection ids, unique per process. */
-    private readonly nodeId: string,
+    nodeId: string,
     private readonly options: LongPollOptions,
   ) {
+    this.ids = new ConnectionIds(nodeId, 'p');
     this.lingerMs = options.waitMs + (options.graceMs ?? DEFAULT_GRACE_MS);
     this.sweepEveryMs = Math.min(1000, Math.max(20, Math.floor(this.lingerMs / 8)));
   }
@@ -175,12 +177,12 @@ export class LongPoll {
     const live = asked === session.cursor;
     const startedAt = this.hub.lastPosition;
     const restartedAt = this.hub.restartPosition;
-    let cursor = isPlausibleLastEventId(asked) ? asked : UNUSABLE_ID;
+    let cursor = resumePoint(asked);
     for (let reads = 0; ; reads++) {
       session.arrived = false;
       const page = await this.read(cursor, sub);
       if (typeof page === 'string') {
-        this.hub.counters.gaps++;
+        this.hub.countGap();
         const reason = page === 'gap-expired' ? 'expired' : 'unknown-id';
         // After a restart of the log (seen by this very read, maybe), resume from the new log's start.
         const restart = this.hub.restartPosition;
@@ -188,7 +190,7 @@ export class LongPoll {
         return session.answer([], resumeAt, { reason, lastEventId: asked });
       }
       if (page.messages.length > 0) {
-        if (reads === 0 && !live) this.hub.counters.replayed += page.messages.length;
+        if (reads === 0 && !live) this.hub.countReplayed(page.messages.length);
         return session.answer(page.messages.map(polled), page.cursor);
       }
       // Nothing for this audience yet; `cursor` is past what was scanned.
@@ -205,12 +207,12 @@ export class LongPoll {
   /** Opens a new session for `request`: takes its slot, then registers its subscription on the hub. */
   private start(request: PollRequest): PollSession {
     const release = request.admit?.();
-    const connectionId = `${this.nodeId}.p${(++this.nextConnection).toString(36)}`;
+    const connectionId = this.ids.next();
     const id = randomBytes(16).toString('base64url');
     const session = new PollSession(id, connectionId, request, release);
     this.sessions.set(id, session);
-    // Without a Last-Event-ID `attach` registers synchronously; answers are read from the log.
-    void this.hub.attach(session.sub, undefined, () => NO_GREETING);
+    // Without a Last-Event-ID `attach` registers synchronously; no greeting: answers are read from the log.
+    void this.hub.attach(session.sub, undefined);
     return session;
   }
 
@@ -270,12 +272,7 @@ export class LongPoll {
 
 /** A message as the long-poll body carries it: the SSE frame's fields and its annotation. */
 function polled(message: Message): PolledMessage {
-  const groups: string[] = [];
-  let direct = false;
-  for (const topic of message.topics) {
-    if (topic.startsWith('group:')) groups.push(topic.slice(6));
-    else direct = true;
-  }
+  const { groups, direct } = groupsOf(message.topics);
   return {
     id: message.id,
     ...(message.event === undefined ? {} : { event: message.event }),
@@ -292,8 +289,9 @@ function disconnectOf(reason: DisconnectReason): NonNullable<PollResponse['disco
 const DRAINED = Promise.resolve();
 
 /**
- * One long-poll session, and the sink of its subscription. Nothing is buffered: a write only marks that
- * something arrived and wakes the poll under way, if any, which then reads the log.
+ * One long-poll session, and the sink of its subscription. Nothing is encoded or buffered: its encoder
+ * (`ARRIVALS`) makes empty frames, and a write only marks that something arrived and wakes the poll under
+ * way, if any, which then reads the log.
  */
 class PollSession implements Sink {
   readonly bufferedBytes = 0;
@@ -320,7 +318,7 @@ class PollSession implements Sink {
     /** Frees the session's connection slot. */
     private readonly release: (() => void) | undefined,
   ) {
-    this.sub = new Subscription(connectionId, request.userId, request.groups, this, request.info);
+    this.sub = new Subscription(connectionId, request.userId, request.groups, this, ARRIVALS, request.info);
   }
 
   /** Whether `request` may go on in this session: the same user with the same groups. */

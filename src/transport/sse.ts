@@ -2,9 +2,9 @@ import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { DisconnectReason } from '../core/disconnect.js';
-import type { Greeting } from '../core/hub.js';
-import type { Sink, Subscription } from '../core/subscription.js';
-import { encodeEventText, encodeRetry, HEARTBEAT, type SseEvent } from '../protocol/sse-frame.js';
+import type { Greeting, Sink, Subscription } from '../core/subscription.js';
+import { encodeEventText, HEARTBEAT, type SseEvent } from '../protocol/sse-frame.js';
+import { sseGreeting } from './sse-encoder.js';
 
 /** Options of the SSE transport. */
 export interface SseOptions {
@@ -100,13 +100,7 @@ export class SseTransport {
 
   /** The first bytes of a stream: the `retry:` hint, a `connected` event, then any adapter-specific events. */
   greeting(connectionId: string, extra: readonly Omit<SseEvent, 'id'>[] = []): Greeting {
-    const retry = encodeRetry(this.options.retryMs);
-    return (resumeId) => {
-      let text = retry;
-      text += encodeEventText({ id: resumeId, event: 'connected', data: JSON.stringify({ connectionId }) });
-      for (const event of extra) text += encodeEventText({ ...event, id: resumeId });
-      return Buffer.from(text, 'utf8');
-    };
+    return sseGreeting(this.options.retryMs, connectionId, extra);
   }
 
   /** Stops the heartbeat; connections are ended by the hub. */

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Hub } from '../core/hub.js';
 import { Subscription } from '../core/subscription.js';
-import { isPlausibleLastEventId } from '../protocol/grammar.js';
 import type { SseEvent } from '../protocol/sse-frame.js';
+import { ConnectionIds, resumePoint } from './connection-ids.js';
 import type { SseTransport, StreamCloseListener } from './sse.js';
+import { sseEncoder } from './sse-encoder.js';
 
 /** Who a stream is for, after authentication. */
 export interface StreamRequest {
@@ -19,39 +20,35 @@ export interface StreamRequest {
   readonly onClose?: () => void;
 }
 
-/** A stand-in for an id no log can have issued (log ids start with a digit, publisher ids with a letter). */
-const UNUSABLE_ID = '-';
-
 /** Shared by every subscription without groups (most of them), instead of an empty array each. */
 const NO_GROUPS: readonly string[] = Object.freeze([]);
 
 /** Opens SSE streams onto the hub; shared by the native `/events` route and the protocol adapters. */
 export class StreamOpener implements StreamCloseListener {
-  private nextConnection = 0;
+  private readonly ids: ConnectionIds;
 
   constructor(
     private readonly hub: Hub,
     private readonly sse: SseTransport,
     /** Prefix of connection ids, unique per process (node id). */
-    private readonly nodeId: string,
+    nodeId: string,
     private readonly onError: (error: unknown) => void,
-  ) {}
+  ) {
+    this.ids = new ConnectionIds(nodeId);
+  }
 
   /** Starts the stream on `response`; returns its subscription. */
   open(request: IncomingMessage, response: ServerResponse, stream: StreamRequest): Subscription {
-    const connectionId = `${this.nodeId}.${(++this.nextConnection).toString(36)}`;
+    const connectionId = this.ids.next();
     const sink = this.sse.start(request, response, this, stream.onClose, stream.headers);
     const groups = stream.groups.length === 0 ? NO_GROUPS : stream.groups;
-    const subscription = new Subscription(connectionId, stream.userId, groups, sink, {
+    const subscription = new Subscription(connectionId, stream.userId, groups, sink, sseEncoder, {
       transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
       remoteAddress: request.socket.remoteAddress ?? '',
     });
     sink.subscription = subscription;
     if (request.socket.destroyed) this.hub.detach(subscription);
-    const lastEventId =
-      stream.lastEventId === undefined || isPlausibleLastEventId(stream.lastEventId)
-        ? stream.lastEventId
-        : UNUSABLE_ID;
+    const lastEventId = stream.lastEventId === undefined ? undefined : resumePoint(stream.lastEventId);
     const greeting = this.sse.greeting(connectionId, stream.greetingEvents);
     if (!subscription.closed) this.hub.attach(subscription, lastEventId, greeting).catch(this.onError);
     return subscription;

@@ -185,8 +185,8 @@ describe('tabs sharing one connection in headless Chromium', () => {
       });
       await allTabs('both open', [red, blue], (v) => v.state === 'open');
       await eventually('both groups subscribed', () => {
-        const byGroup = node.herald.hub.router.byGroup;
-        return byGroup.has('red') && byGroup.has('blue');
+        const hub = node.herald.hub;
+        return hub.connectionsInGroup('red') > 0 && hub.connectionsInGroup('blue') > 0;
       });
       const toRed = await publish(node.url, { to: { groups: ['red'] }, data: 'red' });
       const toBlue = await publish(node.url, { to: { groups: ['blue'] }, data: 'blue' });

@@ -31,8 +31,10 @@ describe('the browser client in headless Chromium', () => {
       }
       await allTabs('all tabs open', pages, (v) => v.state === 'open');
       await eventually('one connection with both groups', () => {
-        const router = node.herald.hub.router;
-        return router.all.size === 1 && router.byGroup.has('red') && router.byGroup.has('blue');
+        const hub = node.herald.hub;
+        return (
+          hub.connectionCount === 1 && hub.connectionsInGroup('red') > 0 && hub.connectionsInGroup('blue') > 0
+        );
       });
       const everyone = await publish(node.url, { to: { all: true }, data: { hello: 'everyone' } });
       const red = await publish(node.url, { to: { groups: ['red'] }, data: 'red only' });

@@ -74,7 +74,7 @@ describe('the client in Node (fetch streaming, no tabs)', () => {
       ids.push(await publish(node.url, { to: { users: ['resumer'] }, data: `a${i}` }));
     await eventually('first batch', () => seen.messages.length === 5);
     // A slow-consumer style drop: the server destroys the socket; the client resumes from its last id.
-    for (const sub of node.herald.hub.router.byUser.get('resumer') ?? [])
+    for (const sub of node.herald.hub.connectionsOf('resumer'))
       node.herald.hub.end(sub, {
         code: 'test-drop',
         reconnect: true,

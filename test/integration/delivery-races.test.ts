@@ -228,7 +228,7 @@ describe('resuming on a node that is behind the shared log', { skip: redisSkip }
       // The client moves to node A at once, before A's tail has brought m: A's replay after m finds nothing.
       const onA = await openSse(`${a.url}/events?user=${user}`, { 'last-event-id': m });
       await eventually(`round ${round}: node A finished the replay`, () => {
-        const subs = a.herald.hub.router.byUser.get(user) ?? [];
+        const subs = a.herald.hub.connectionsOf(user);
         return subs.length === 1 && subs[0]?.held === null;
       });
       const n = await publish(b.url, { to: { users: [user] }, data: `n${round}` });

@@ -114,9 +114,9 @@ describe('presence', () => {
       return body.connections === 0 && body.users === 0;
     });
     const hub = node.herald.hub;
-    assert.equal(hub.router.all.size, 0);
-    assert.equal(hub.router.byUser.size, 0);
-    assert.equal(hub.router.byGroup.size, 0, 'no group index entry left behind');
+    assert.equal(hub.connectionCount, 0);
+    assert.equal(hub.userCount, 0);
+    assert.equal(hub.groupCount, 0, 'no group index entry left behind');
     await eventually('heartbeat timer stopped', () => timers() <= baselineTimers);
     assert.deepEqual((await getJson(`${node.url}/presence/users?prefix=churn-`)).body, { users: [] });
   });

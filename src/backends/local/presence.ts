@@ -12,7 +12,7 @@ export class LocalPresence implements Presence {
   async listUsers(query: { prefix: string; limit: number; cursor?: string | undefined }): Promise<UserPage> {
     const { prefix, limit, cursor } = query;
     const ids: string[] = [];
-    for (const id of this.hub.router.byUser.keys()) {
+    for (const [id] of this.hub.onlineUsers()) {
       if (id.startsWith(prefix) && (cursor === undefined || id > cursor)) ids.push(id);
     }
     ids.sort();
@@ -26,7 +26,7 @@ export class LocalPresence implements Presence {
   }
 
   private presenceOf(id: string): UserPresence {
-    const connections = this.hub.router.byUser.get(id)?.length ?? 0;
+    const connections = this.hub.connectionCountOf(id);
     return { id, online: connections > 0, connections };
   }
 }

@@ -119,6 +119,7 @@ export class RedisPresence implements Presence {
   private flushQueued = false;
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
+  private readonly unwatch: () => void;
 
   constructor(
     redis: Redis,
@@ -131,10 +132,10 @@ export class RedisPresence implements Presence {
     this.redis = redis as PresenceRedis;
     const p = this.prefix;
     this.keys = [`${p}nodes`, `${p}counts`, `${p}users`, `${p}connections`];
-    hub.router.onUserChange = (userId, connections) => {
+    this.unwatch = hub.onUserChange((userId, connections) => {
       this.dirty.set(userId, connections);
       this.schedule();
-    };
+    });
     this.heartbeat = setInterval(() => this.schedule(), Math.max(50, Math.floor(options.ttlMs / 3)));
     this.heartbeat.unref();
     this.schedule();
@@ -177,7 +178,7 @@ export class RedisPresence implements Presence {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeat);
-    if (this.hub.router.onUserChange !== null) this.hub.router.onUserChange = null;
+    this.unwatch();
     await this.flushing?.catch(() => {});
     await this.redis.heraldPresenceLeave(...this.keys, this.prefix, this.options.nodeId).catch(() => {});
   }
@@ -217,7 +218,7 @@ export class RedisPresence implements Presence {
     const full = this.needsFull;
     const pairs: (string | number)[] = [];
     if (full) {
-      for (const [userId, subs] of this.hub.router.byUser) pairs.push(userId, subs.length);
+      for (const [userId, connections] of this.hub.onlineUsers()) pairs.push(userId, connections);
     } else {
       for (const [userId, connections] of this.dirty) pairs.push(userId, connections);
     }
