@@ -1,95 +1,35 @@
 import { parseArgs } from 'node:util';
 import { logUrlProblem } from './backends/registry.js';
 
-/** Herald's options, validated. Every one is a flag and a `HERALD_*` environment variable; flags win. */
-export interface Config {
-  readonly port: number;
-  readonly host: string;
-  readonly dev: boolean;
-  /** `memory`, `sqlite:<path>` or `redis://…`. */
-  readonly log: string;
-  /** Prefix of every Redis key and channel Herald uses, so several clusters can share one Redis. */
-  readonly redisPrefix: string;
-  /** Clustered presence: a node that stops heartbeating drops out of the counts after this long. */
-  readonly presenceTtlMs: number;
-  readonly logLevel: string;
-  readonly heartbeatMs: number;
-  readonly retryMs: number;
-  readonly maxBufferedBytes: number;
-  readonly bodyLimitBytes: number;
-  readonly historySize: number;
-  readonly historyAgeMs: number;
-  /** Directory of static pages served at `/`; unset serves the bundled demo page. */
-  readonly webRoot: string | undefined;
-  /** HS256 secret for tokens; unset when empty. */
-  readonly jwtSecret: string | undefined;
-  /** Path to a PEM public key (RSA → RS256, EC P-256 → ES256). */
-  readonly jwtPublicKey: string | undefined;
-  /** JWKS endpoint (RS256/ES256 keys, selected by `kid`). */
-  readonly jwksUrl: string | undefined;
-  /** Least time between two JWKS fetches; an unknown `kid` refetches at most this often. */
-  readonly jwksCooldownMs: number;
-  /** Required `iss` of tokens, when set. */
-  readonly jwtIssuer: string | undefined;
-  /** Required `aud` of tokens, when set. */
-  readonly jwtAudience: string | undefined;
-  /** Clock difference tolerated on `exp` and `nbf`. */
-  readonly jwtClockSkewMs: number;
-  /** Static API key of publishers. */
-  readonly publishKey: string | undefined;
-  /** Static key of the admin API and dashboard; also accepted from publishers. */
-  readonly adminKey: string | undefined;
-  /** Port of a separate, unauthenticated `/metrics` listener (for a private network); unset: none. */
-  readonly metricsPort: number | undefined;
-  /** Longest a shutdown waits for in-flight publishes and connections to end before exiting anyway. */
-  readonly drainTimeoutMs: number;
-  /** Open streams on this node at most (0: no ceiling). */
-  readonly maxConnections: number;
-  /** Open streams from one client address at most (0: no limit). */
-  readonly maxConnectionsPerIp: number;
-  /** Open streams of one user at most (0: no limit). */
-  readonly maxConnectionsPerUser: number;
-  /** Messages per second one publisher may sustain (0: no limit). */
-  readonly publishRate: number;
-  /** Messages one publisher may send at once above the sustained rate. */
-  readonly publishBurst: number;
-  /** Origins allowed by CORS; empty: same origin only (every origin in development mode). */
-  readonly corsOrigins: readonly string[];
-  /** Proxies whose `X-Forwarded-For` is believed: `true`, a hop count, or addresses/CIDRs; unset: none. */
-  readonly trustProxy: boolean | number | string | undefined;
-  /** Largest request line plus headers (431 beyond). */
-  readonly maxHeaderBytes: number;
-  /** Longest request URL (414 beyond). */
-  readonly maxUrlLength: number;
-  /** Longest wait of a long-poll (`GET /poll`) with nothing to answer. */
-  readonly pollTimeoutMs: number;
-  /**
-   * How long a long-poll session outlives `pollTimeoutMs` after an answer with no next poll: the session
-   * (one connection in presence and the limits) is dropped once `pollTimeoutMs + pollGraceMs` pass.
-   */
-  readonly pollGraceMs: number;
-  /** Path to the PEM certificate (chain): with `tlsKey`, serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN). */
-  readonly tlsCert: string | undefined;
-  /** Path to the PEM private key of `tlsCert`. */
-  readonly tlsKey: string | undefined;
-  /** Serve cleartext HTTP/2 (h2c, prior knowledge) instead of HTTP/1.1, for a proxy that speaks it. */
-  readonly h2c: boolean;
+/** How an option's text becomes its value: each kind has one parser and one value type. */
+interface KindValues {
+  /** A positive integer. */
+  integer: number;
+  /** 0 (no limit) or a positive integer. */
+  limit: number;
+  /** Any non-empty text. */
+  string: string;
+  /** Text; empty means unset. */
+  optional: string | undefined;
+  /** Comma-separated items; empty means none. */
+  list: readonly string[];
+  boolean: boolean;
+  /** `500ms`, `15s`, `5m`, `1h` (a bare number is seconds), in milliseconds. */
+  duration: number;
+  /** `65536`, `64KiB`, `1MiB`, in bytes. */
+  bytes: number;
+  port: number;
+  /** A port, or empty for unset. */
+  'optional-port': number | undefined;
+  /** One of the option's `choices`. */
+  choice: string;
+  /** Fastify's `trustProxy`: `true`, a hop count, or addresses/CIDRs; empty, `false` or `0` for unset. */
+  proxies: boolean | number | string | undefined;
 }
 
-type Kind =
-  | 'integer'
-  | 'limit'
-  | 'string'
-  | 'optional'
-  | 'list'
-  | 'boolean'
-  | 'duration'
-  | 'bytes'
-  | 'port'
-  | 'choice';
+type Kind = keyof KindValues;
 
 interface OptionSpec {
-  readonly key: keyof Config;
   readonly flag: string;
   readonly env: string;
   readonly kind: Kind;
@@ -100,51 +40,51 @@ interface OptionSpec {
   readonly meta?: string;
 }
 
-/** The option table: parsing, validation and `--help` all read it, so they cannot disagree. */
-export const OPTIONS: readonly OptionSpec[] = [
-  { key: 'port', flag: 'port', env: 'HERALD_PORT', kind: 'port', default: '8080', help: 'listen port' },
-  {
-    key: 'host',
+/**
+ * The option table, the one place an option is written: `Config`'s type, parsing, validation and `--help`
+ * all derive from it (and a test checks the README's table against it), so they cannot disagree.
+ */
+export const OPTION_TABLE = {
+  port: { flag: 'port', env: 'HERALD_PORT', kind: 'port', default: '8080', help: 'listen port' },
+  host: {
     flag: 'host',
     env: 'HERALD_HOST',
     kind: 'string',
     default: '0.0.0.0',
     help: 'listen address',
   },
-  {
-    key: 'dev',
+  dev: {
     flag: 'dev',
     env: 'HERALD_DEV',
     kind: 'boolean',
     default: 'false',
     help: 'development mode: ?user= and ?group= identities, open CORS (never in production)',
   },
-  {
-    key: 'log',
+  /** `memory`, `sqlite:<path>` or `redis://…`. */
+  log: {
     flag: 'log',
     env: 'HERALD_LOG',
     kind: 'string',
     default: 'memory',
     help: 'message log: memory | sqlite:<path> | redis://host:port/db',
   },
-  {
-    key: 'redisPrefix',
+  /** Prefix of every Redis key and channel Herald uses, so several clusters can share one Redis. */
+  redisPrefix: {
     flag: 'redis-prefix',
     env: 'HERALD_REDIS_PREFIX',
     kind: 'string',
     default: 'herald:',
     help: 'prefix of the Redis keys of this cluster (with --log redis://)',
   },
-  {
-    key: 'presenceTtlMs',
+  /** Clustered presence: a node that stops heartbeating drops out of the counts after this long. */
+  presenceTtlMs: {
     flag: 'presence-ttl',
     env: 'HERALD_PRESENCE_TTL',
     kind: 'duration',
     default: '15s',
     help: 'with Redis: a node that stops heartbeating leaves the presence counts after this long',
   },
-  {
-    key: 'logLevel',
+  logLevel: {
     flag: 'log-level',
     env: 'HERALD_LOG_LEVEL',
     kind: 'choice',
@@ -152,56 +92,50 @@ export const OPTIONS: readonly OptionSpec[] = [
     choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'],
     help: 'level of the JSON logs on stdout',
   },
-  {
-    key: 'heartbeatMs',
+  heartbeatMs: {
     flag: 'heartbeat',
     env: 'HERALD_HEARTBEAT',
     kind: 'duration',
     default: '15s',
     help: 'interval of the keep-alive comment on idle streams (0 disables)',
   },
-  {
-    key: 'retryMs',
+  retryMs: {
     flag: 'retry',
     env: 'HERALD_RETRY',
     kind: 'duration',
     default: '3s',
     help: 'reconnect delay hinted to clients (SSE retry:)',
   },
-  {
-    key: 'maxBufferedBytes',
+  maxBufferedBytes: {
     flag: 'max-buffered',
     env: 'HERALD_MAX_BUFFERED',
     kind: 'bytes',
     default: '1MiB',
     help: 'unsent output after which a slow connection is closed (its client resumes losslessly)',
   },
-  {
-    key: 'bodyLimitBytes',
+  bodyLimitBytes: {
     flag: 'body-limit',
     env: 'HERALD_BODY_LIMIT',
     kind: 'bytes',
     default: '64KiB',
     help: 'largest accepted request body (413 beyond)',
   },
-  {
-    key: 'historySize',
+  historySize: {
     flag: 'history-size',
     env: 'HERALD_HISTORY_SIZE',
     kind: 'integer',
     default: '10000',
     help: 'messages kept for replay after a reconnect',
   },
-  {
-    key: 'historyAgeMs',
+  historyAgeMs: {
     flag: 'history-age',
     env: 'HERALD_HISTORY_AGE',
     kind: 'duration',
     default: '1h',
     help: 'how long a message stays replayable',
   },
-  {
-    key: 'webRoot',
+  /** Directory of static pages served at `/`; unset serves the bundled demo page. */
+  webRoot: {
     meta: 'dir',
     flag: 'web-root',
     env: 'HERALD_WEB_ROOT',
@@ -209,8 +143,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'directory of your own pages served at / (default: the bundled demo page)',
   },
-  {
-    key: 'jwtSecret',
+  /** HS256 secret for tokens; unset when empty. */
+  jwtSecret: {
     meta: 'secret',
     flag: 'jwt-secret',
     env: 'HERALD_JWT_SECRET',
@@ -218,8 +152,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'HS256 secret of subscriber and publisher tokens (at least 32 characters)',
   },
-  {
-    key: 'jwtPublicKey',
+  /** Path to a PEM public key (RSA → RS256, EC P-256 → ES256). */
+  jwtPublicKey: {
     meta: 'path',
     flag: 'jwt-public-key',
     env: 'HERALD_JWT_PUBLIC_KEY',
@@ -227,8 +161,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'path to a PEM public key of tokens: RSA (RS256) or EC P-256 (ES256)',
   },
-  {
-    key: 'jwksUrl',
+  /** JWKS endpoint (RS256/ES256 keys, selected by `kid`). */
+  jwksUrl: {
     meta: 'url',
     flag: 'jwks-url',
     env: 'HERALD_JWKS_URL',
@@ -236,16 +170,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'JWKS endpoint of token keys (RS256/ES256), cached and refetched on an unknown kid',
   },
-  {
-    key: 'jwksCooldownMs',
+  /** Least time between two JWKS fetches; an unknown `kid` refetches at most this often. */
+  jwksCooldownMs: {
     flag: 'jwks-cooldown',
     env: 'HERALD_JWKS_COOLDOWN',
     kind: 'duration',
     default: '30s',
     help: 'least time between two JWKS fetches (bounds refetches caused by unknown kids)',
   },
-  {
-    key: 'jwtIssuer',
+  /** Required `iss` of tokens, when set. */
+  jwtIssuer: {
     meta: 'issuer',
     flag: 'jwt-issuer',
     env: 'HERALD_JWT_ISSUER',
@@ -253,8 +187,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'required iss claim of tokens (unchecked when unset)',
   },
-  {
-    key: 'jwtAudience',
+  /** Required `aud` of tokens, when set. */
+  jwtAudience: {
     meta: 'audience',
     flag: 'jwt-audience',
     env: 'HERALD_JWT_AUDIENCE',
@@ -262,16 +196,16 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'required aud claim of tokens (unchecked when unset)',
   },
-  {
-    key: 'jwtClockSkewMs',
+  /** Clock difference tolerated on `exp` and `nbf`. */
+  jwtClockSkewMs: {
     flag: 'jwt-clock-skew',
     env: 'HERALD_JWT_CLOCK_SKEW',
     kind: 'duration',
     default: '30s',
     help: 'clock difference tolerated on exp and nbf',
   },
-  {
-    key: 'publishKey',
+  /** Static API key of publishers. */
+  publishKey: {
     meta: 'key',
     flag: 'publish-key',
     env: 'HERALD_PUBLISH_KEY',
@@ -279,8 +213,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'static API key of publishers (Authorization: Bearer <key>)',
   },
-  {
-    key: 'adminKey',
+  /** Static key of the admin API and dashboard; also accepted from publishers. */
+  adminKey: {
     meta: 'key',
     flag: 'admin-key',
     env: 'HERALD_ADMIN_KEY',
@@ -288,65 +222,65 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'static key of the admin API and dashboard; also accepted from publishers',
   },
-  {
-    key: 'metricsPort',
+  /** Port of a separate, unauthenticated `/metrics` listener (for a private network); unset: none. */
+  metricsPort: {
     meta: 'port',
     flag: 'metrics-port',
     env: 'HERALD_METRICS_PORT',
-    kind: 'optional',
+    kind: 'optional-port',
     default: '',
     help: 'also serve /metrics without credentials on this port (bind it to a private network)',
   },
-  {
-    key: 'drainTimeoutMs',
+  /** Longest a shutdown waits for in-flight publishes and connections to end before exiting anyway. */
+  drainTimeoutMs: {
     flag: 'drain-timeout',
     env: 'HERALD_DRAIN_TIMEOUT',
     kind: 'duration',
     default: '10s',
     help: 'on SIGTERM, longest wait for in-flight publishes and connections before exiting',
   },
-  {
-    key: 'maxConnections',
+  /** Open streams on this node at most (0: no ceiling). */
+  maxConnections: {
     flag: 'max-connections',
     env: 'HERALD_MAX_CONNECTIONS',
     kind: 'limit',
     default: '10000',
     help: 'open streams on this node at most; 503 beyond (0: no ceiling)',
   },
-  {
-    key: 'maxConnectionsPerIp',
+  /** Open streams from one client address at most (0: no limit). */
+  maxConnectionsPerIp: {
     flag: 'max-connections-per-ip',
     env: 'HERALD_MAX_CONNECTIONS_PER_IP',
     kind: 'limit',
     default: '1000',
     help: 'open streams from one client address at most; 429 beyond (0: no limit)',
   },
-  {
-    key: 'maxConnectionsPerUser',
+  /** Open streams of one user at most (0: no limit). */
+  maxConnectionsPerUser: {
     flag: 'max-connections-per-user',
     env: 'HERALD_MAX_CONNECTIONS_PER_USER',
     kind: 'limit',
     default: '10',
     help: 'open streams of one user at most; 429 beyond (0: no limit)',
   },
-  {
-    key: 'publishRate',
+  /** Messages per second one publisher may sustain (0: no limit). */
+  publishRate: {
     flag: 'publish-rate',
     env: 'HERALD_PUBLISH_RATE',
     kind: 'limit',
     default: '1000',
     help: 'messages per second one publisher may sustain; 429 beyond (0: no limit)',
   },
-  {
-    key: 'publishBurst',
+  /** Messages one publisher may send at once above the sustained rate. */
+  publishBurst: {
     flag: 'publish-burst',
     env: 'HERALD_PUBLISH_BURST',
     kind: 'integer',
     default: '2000',
     help: 'messages one publisher may send at once above the sustained rate',
   },
-  {
-    key: 'corsOrigins',
+  /** Origins allowed by CORS; empty: same origin only (every origin in development mode). */
+  corsOrigins: {
     meta: 'origins',
     flag: 'cors-origin',
     env: 'HERALD_CORS_ORIGIN',
@@ -354,49 +288,52 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'comma-separated origins allowed by CORS (none: same origin only; any in development mode)',
   },
-  {
-    key: 'trustProxy',
+  /** Proxies whose `X-Forwarded-For` is believed: `true`, a hop count, or addresses/CIDRs; unset: none. */
+  trustProxy: {
     meta: 'proxies',
     flag: 'trust-proxy',
     env: 'HERALD_TRUST_PROXY',
-    kind: 'optional',
+    kind: 'proxies',
     default: '',
     help: 'proxies whose X-Forwarded-For names the client: true, a hop count, or addresses/CIDRs',
   },
-  {
-    key: 'maxHeaderBytes',
+  /** Largest request line plus headers (431 beyond). */
+  maxHeaderBytes: {
     flag: 'max-header-size',
     env: 'HERALD_MAX_HEADER_SIZE',
     kind: 'bytes',
     default: '16KiB',
     help: 'largest request line plus headers; 431 beyond',
   },
-  {
-    key: 'maxUrlLength',
+  /** Longest request URL (414 beyond). */
+  maxUrlLength: {
     flag: 'max-url-length',
     env: 'HERALD_MAX_URL_LENGTH',
     kind: 'bytes',
     default: '8KiB',
     help: 'longest request URL; 414 beyond',
   },
-  {
-    key: 'pollTimeoutMs',
+  /** Longest wait of a long-poll (`GET /poll`) with nothing to answer. */
+  pollTimeoutMs: {
     flag: 'poll-timeout',
     env: 'HERALD_POLL_TIMEOUT',
     kind: 'duration',
     default: '25s',
     help: 'longest wait of a long-poll (GET /poll) with nothing new; under common proxy timeouts',
   },
-  {
-    key: 'pollGraceMs',
+  /**
+   * How long a long-poll session outlives `pollTimeoutMs` after an answer with no next poll: the session
+   * (one connection in presence and the limits) is dropped once `pollTimeoutMs + pollGraceMs` pass.
+   */
+  pollGraceMs: {
     flag: 'poll-grace',
     env: 'HERALD_POLL_GRACE',
     kind: 'duration',
     default: '5s',
     help: 'a long-poll session with no poll for --poll-timeout plus this long is closed (goes offline)',
   },
-  {
-    key: 'tlsCert',
+  /** Path to the PEM certificate (chain): with `tlsKey`, serve HTTPS with HTTP/2 and HTTP/1.1 (ALPN). */
+  tlsCert: {
     meta: 'path',
     flag: 'tls-cert',
     env: 'HERALD_TLS_CERT',
@@ -404,8 +341,8 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'PEM certificate: with --tls-key, serve HTTPS with HTTP/2 and HTTP/1.1 on one port (ALPN)',
   },
-  {
-    key: 'tlsKey',
+  /** Path to the PEM private key of `tlsCert`. */
+  tlsKey: {
     meta: 'path',
     flag: 'tls-key',
     env: 'HERALD_TLS_KEY',
@@ -413,15 +350,30 @@ export const OPTIONS: readonly OptionSpec[] = [
     default: '',
     help: 'PEM private key of --tls-cert',
   },
-  {
-    key: 'h2c',
+  /** Serve cleartext HTTP/2 (h2c, prior knowledge) instead of HTTP/1.1, for a proxy that speaks it. */
+  h2c: {
     flag: 'h2c',
     env: 'HERALD_H2C',
     kind: 'boolean',
     default: 'false',
     help: 'serve cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1, behind a proxy that speaks it',
   },
-];
+} as const satisfies Record<string, OptionSpec>;
+
+/** Herald's options, validated. Every one is a flag and a `HERALD_*` environment variable; flags win. */
+export type Config = {
+  readonly [K in keyof typeof OPTION_TABLE]: KindValues[(typeof OPTION_TABLE)[K]['kind']];
+};
+
+/** One option of the table with its `Config` key, in the table's order (the order of `--help`). */
+export interface Option extends OptionSpec {
+  readonly key: keyof Config;
+}
+
+export const OPTIONS: readonly Option[] = Object.entries(OPTION_TABLE).map(([key, spec]) => ({
+  key: key as keyof Config,
+  ...spec,
+}));
 
 /** A bad option value: the message is one line naming the option. */
 export class ConfigError extends Error {
@@ -444,75 +396,67 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   } catch (error) {
     throw new ConfigError((error as Error).message.split('\n')[0]);
   }
-  const config: Record<string, unknown> = {};
+  const parsed: [keyof Config, unknown][] = [];
   for (const option of OPTIONS) {
     const flagValue = values[option.flag];
-    const raw = flagValue !== undefined ? String(flagValue) : (env[option.env] ?? option.default);
-    const source =
-      flagValue !== undefined
-        ? `--${option.flag}`
-        : env[option.env] !== undefined
-          ? option.env
-          : `--${option.flag}`;
-    config[option.key] = parseValue(option, raw, source);
+    const fromFlag = flagValue !== undefined;
+    const raw = fromFlag ? String(flagValue) : (env[option.env] ?? option.default);
+    const source = !fromFlag && env[option.env] !== undefined ? option.env : `--${option.flag}`;
+    parsed.push([option.key, parseValue(option, raw, source)]);
   }
-  if (config.trustProxy !== undefined) config.trustProxy = parseTrustProxy(config.trustProxy as string);
-  if (config.metricsPort !== undefined) {
-    const option = OPTIONS.find((o) => o.key === 'metricsPort') as OptionSpec;
-    config.metricsPort = parseValue(
-      { ...option, kind: 'port' },
-      config.metricsPort as string,
-      '--metrics-port',
-    );
-  }
-  const result = config as unknown as Config;
+  // Every key of the table is set above, each by the parser of its kind.
+  const result = Object.fromEntries(parsed) as Config;
   const logProblem = logUrlProblem(result.log);
   if (logProblem !== undefined) throw new ConfigError(logProblem);
   checkTls(result);
   return result;
 }
 
-function parseValue(option: OptionSpec, raw: string, source: string): unknown {
+type Parser<K extends Kind> = (raw: string, bad: (why: string) => never, option: OptionSpec) => KindValues[K];
+
+/** One parser per kind; each refuses what its kind cannot be, naming the expected form. */
+const PARSERS: { readonly [K in Kind]: Parser<K> } = {
+  boolean(raw, bad) {
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off|)$/i.test(raw)) return false;
+    return bad('expected true or false');
+  },
+  port: parsePort,
+  'optional-port': (raw, bad) => (raw === '' ? undefined : parsePort(raw, bad)),
+  integer(raw, bad) {
+    const n = Number(raw);
+    return Number.isSafeInteger(n) && n >= 1 ? n : bad('expected a positive integer');
+  },
+  limit(raw, bad) {
+    const n = Number(raw);
+    return /^\d+$/.test(raw) && Number.isSafeInteger(n)
+      ? n
+      : bad('expected 0 (no limit) or a positive integer');
+  },
+  optional: (raw) => (raw === '' ? undefined : raw),
+  list: (raw) =>
+    raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter((item) => item !== ''),
+  duration: (raw, bad) => parseDuration(raw) ?? bad('expected a duration such as 500ms, 15s, 5m or 1h'),
+  bytes: (raw, bad) => parseBytes(raw) ?? bad('expected a size such as 65536, 64KiB or 1MiB'),
+  choice: (raw, bad, option) =>
+    option.choices?.includes(raw) ? raw : bad(`expected one of ${option.choices?.join(', ')}`),
+  proxies: parseTrustProxy,
+  string: (raw, bad) => (raw === '' ? bad('must not be empty') : raw),
+};
+
+function parsePort(raw: string, bad: (why: string) => never): number {
+  const port = Number(raw);
+  return Number.isInteger(port) && port >= 0 && port <= 65535 ? port : bad('expected a port number 0-65535');
+}
+
+function parseValue(option: OptionSpec, raw: string, source: string): KindValues[Kind] {
   const bad = (why: string): never => {
     throw new ConfigError(`invalid ${source}=${JSON.stringify(raw)}: ${why}`);
   };
-  switch (option.kind) {
-    case 'boolean':
-      if (/^(1|true|yes|on)$/i.test(raw)) return true;
-      if (/^(0|false|no|off|)$/i.test(raw)) return false;
-      return bad('expected true or false');
-    case 'port': {
-      const port = Number(raw);
-      return Number.isInteger(port) && port >= 0 && port <= 65535
-        ? port
-        : bad('expected a port number 0-65535');
-    }
-    case 'integer': {
-      const n = Number(raw);
-      return Number.isSafeInteger(n) && n >= 1 ? n : bad('expected a positive integer');
-    }
-    case 'limit': {
-      const n = Number(raw);
-      return /^\d+$/.test(raw) && Number.isSafeInteger(n)
-        ? n
-        : bad('expected 0 (no limit) or a positive integer');
-    }
-    case 'optional':
-      return raw === '' ? undefined : raw;
-    case 'list':
-      return raw
-        .split(',')
-        .map((item) => item.trim())
-        .filter((item) => item !== '');
-    case 'duration':
-      return parseDuration(raw) ?? bad('expected a duration such as 500ms, 15s, 5m or 1h');
-    case 'bytes':
-      return parseBytes(raw) ?? bad('expected a size such as 65536, 64KiB or 1MiB');
-    case 'choice':
-      return option.choices?.includes(raw) ? raw : bad(`expected one of ${option.choices?.join(', ')}`);
-    default:
-      return raw === '' ? bad('must not be empty') : raw;
-  }
+  return PARSERS[option.kind](raw, bad, option);
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -544,7 +488,7 @@ export function parseBytes(text: string): number | undefined {
 }
 
 /** `true`/`false`, a hop count, or a comma-separated list of addresses and CIDRs (Fastify's `trustProxy`). */
-function parseTrustProxy(raw: string): boolean | number | string | undefined {
+function parseTrustProxy(raw: string): KindValues['proxies'] {
   if (/^\d+$/.test(raw)) return Number(raw) === 0 ? undefined : Number(raw);
   if (/^(true|yes|on)$/i.test(raw)) return true;
   if (/^(false|no|off)$/i.test(raw)) return undefined;

@@ -68,3 +68,12 @@ export function problemBody(
     ...extra,
   };
 }
+
+/**
+ * The node cannot start for a reason of its surroundings, not a bug: its storage cannot be opened or
+ * reached, a file is in use. The CLI prints the message alone and exits 1; any other error at start is a
+ * bug and is printed with its stack.
+ */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}

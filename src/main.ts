@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { mintToken } from './auth/mint.js';
 import { ConfigError, helpText, loadConfig, parseDuration } from './config.js';
+import { StartupError } from './errors.js';
 import { checkName } from './protocol/grammar.js';
 import { createHerald } from './server.js';
 
@@ -78,6 +79,25 @@ export async function tokenCommand(argv: readonly string[], env: NodeJS.ProcessE
   }
 }
 
+/**
+ * Reports why the node did not start and returns the exit code: 2 for a bad configuration and 1 for
+ * surroundings that fail (one line each, as an operator reads them); anything else is a bug, shown with
+ * its stack so that it can be reported.
+ */
+function exitOnStartFailure(error: unknown): number {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`herald: ${error.message}\n`);
+    return 2;
+  }
+  if (error instanceof StartupError) {
+    process.stderr.write(`herald: ${error.message}\n`);
+    return 1;
+  }
+  const shown = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`herald: failed to start (a bug; please report it with this output):\n${shown}\n`);
+  return 1;
+}
+
 /** The `herald` command: parse options, start the node, stop cleanly on SIGTERM/SIGINT. */
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === 'token') return tokenCommand(argv.slice(1), process.env);
@@ -98,8 +118,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   try {
     herald = await createHerald(config);
   } catch (error) {
-    process.stderr.write(`herald: ${(error as Error).message}\n`);
-    process.exitCode = 2;
+    process.exitCode = exitOnStartFailure(error);
     return;
   }
   const url = await herald.listen();

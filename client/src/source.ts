@@ -1,8 +1,11 @@
 import { createParser } from 'eventsource-parser';
 import { type Annotation, type PollResponse, parseAnnotation } from '../../src/protocol/wire.js';
 
-/** How events reach the client: a `fetch` stream, native `EventSource`, long-polling, or another tab. */
-export type Transport = 'fetch' | 'eventsource' | 'poll' | 'relay';
+/**
+ * How events reach the browser over the network: a `fetch` stream, native `EventSource` or long-polling.
+ * A tab that receives through another tab reports that tab's transport.
+ */
+export type Transport = 'fetch' | 'eventsource' | 'poll';
 
 /** The connection's state: `connecting` (also while waiting to reconnect), `open`, or `closed` for good. */
 export type State = 'connecting' | 'open' | 'closed';
