@@ -53,6 +53,25 @@ describe('the herald command', () => {
     assert.equal(err.trim().split('\n').length, 1);
   });
 
+  test('a log that cannot be opened stops the start with exit 1 and one line naming it', async () => {
+    const { code, err } = await run([
+      '--dev',
+      '--port',
+      '0',
+      '--log',
+      'sqlite:/nonexistent-herald-dir/herald.db',
+    ]);
+    assert.equal(code, 1);
+    assert.equal(err.trim().split('\n').length, 1, err);
+    assert.match(err, /^herald: cannot open the SQLite log \/nonexistent-herald-dir\/herald\.db/);
+  });
+
+  test('production mode without a token key is a configuration error (exit 2)', async () => {
+    const { code, err } = await run(['--port', '0']);
+    assert.equal(code, 2);
+    assert.match(err, /--jwt-secret/);
+  });
+
   test('an unknown flag is refused with one line', async () => {
     const { code, err } = await run(['--dev', '--prot', '1']);
     assert.equal(code, 2);

@@ -141,6 +141,46 @@ describe('Redis restarted without its data (a new epoch)', { skip: redisSkip }, 
     }
   });
 
+  test('after Redis restarted empty, a long-polling client whose last id was chosen by the publisher is told of the gap once', async () => {
+    const redis = await startRedis();
+    const node = await startNode(redis, 'rr-pid:');
+    try {
+      const to = { users: ['pat'] };
+      const first = await poll(node.url, { user: 'pat' });
+      await publish(node.url, { to, data: 'old', id: 'order-1' });
+      const old = await poll(node.url, {
+        user: 'pat',
+        lastEventId: first.lastEventId,
+        session: first.session,
+      });
+      assert.equal(old.lastEventId, 'order-1');
+
+      await redis.restart({ wipe: true });
+      // At once, before the node's tail noticed: the publisher id is unknown to the new log, and so is
+      // every position of the old one; the gap must resume from the new log, or the next poll is a second gap.
+      const told = await poll(node.url, { user: 'pat', lastEventId: old.lastEventId, session: old.session });
+      assert.equal(told.gap?.reason, 'unknown-id', JSON.stringify(told));
+      const id = await publishOnceUp(node.url, { to, data: 'after the restart' });
+      const next = await poll(node.url, {
+        user: 'pat',
+        lastEventId: told.lastEventId,
+        session: told.session,
+      });
+      assert.equal(
+        next.gap,
+        undefined,
+        `told of the gap again (resumed from ${told.lastEventId}): ${JSON.stringify(next)}`,
+      );
+      assert.deepEqual(
+        next.messages.map((m) => [m.id, m.data]),
+        [[id, 'after the restart']],
+      );
+    } finally {
+      await closeHerald(node);
+      await redis.stop();
+    }
+  });
+
   test('after Redis restarted empty, an SSE client told of the gap is not told again when it reconnects', async () => {
     const redis = await startRedis();
     const node = await startNode(redis, 'rr-sse:');

@@ -54,7 +54,13 @@ export async function checkModel(options: ModelRunOptions): Promise<ModelRunResu
         model.stats.operations += list.length;
         await fc.asyncModelRun(() => ({ model, real }), list);
         await quiet(real);
-        const problems = [...model.violations, ...subscribers.flatMap((s) => model.check(s))];
+        const problems = [
+          ...model.violations,
+          ...subscribers.flatMap((s) => {
+            const found = model.check(s);
+            return found.length === 0 ? [] : [...found, `  ${s}: ${s.state()}`];
+          }),
+        ];
         if (problems.length > 0)
           throw new Error(`the guarantee broke:\n  ${problems.slice(0, 20).join('\n  ')}`);
         await checkPresence(real);

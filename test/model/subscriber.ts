@@ -120,14 +120,14 @@ export class Subscriber {
   }
 
   /** What a failure report says about the subscriber's connection. */
-  private state(): string {
+  state(): string {
     const last = this.received.slice(-3).map((r) => (r.kind === 'gap' ? 'gap' : r.tag));
     return `trace: ${this.trace.join(' ; ')} — online ${this.online}, connected ${this.connected}, ${this.connections} connections, last id ${this.lastEventId}, last disconnect ${this.lastDisconnect || 'none'}, last error ${this.lastError || 'none'}, received ${this.received.length} (… ${last.join(' ')})`;
   }
 
   private note(line: string): void {
     this.trace.push(line);
-    if (this.trace.length > 12) this.trace.shift();
+    if (this.trace.length > 40) this.trace.shift();
   }
 
   private notify(): void {

@@ -1,3 +1,4 @@
+import { StartupError } from '../../errors.js';
 import type { BackendKind } from '../kind.js';
 import { redact } from '../redact.js';
 import { ClusterControl } from './control.js';
@@ -32,7 +33,7 @@ export const redisBackend: BackendKind = {
         },
       });
     } catch (error) {
-      throw new Error(`${(error as Error).message} (${redact(url)})`);
+      throw new StartupError(`${(error as Error).message} (${redact(url)})`);
     }
     return {
       log,

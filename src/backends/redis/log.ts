@@ -2,6 +2,7 @@ import { randomInt } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import { type Message, type MessageDraft, messageFromDraft, messageOf } from '../../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../../core/ports.js';
+import { StartupError } from '../../errors.js';
 import { isLogPosition, keyOf, positionOf, splitPosition } from '../../protocol/position.js';
 import type { Audience } from '../../protocol/topics.js';
 
@@ -222,12 +223,12 @@ export class RedisLog implements Log {
       const info = await log.redis.info('server');
       const version = /redis_version:(\d+)/.exec(info)?.[1];
       if (version !== undefined && Number(version) < 7) {
-        throw new Error(`Redis ${version} is too old: Herald needs Redis 7.0 or later`);
+        throw new StartupError(`Redis ${version} is too old: Herald needs Redis 7.0 or later`);
       }
     } catch (error) {
       log.redis.disconnect();
       log.tailRedis.disconnect();
-      throw new Error(`cannot use Redis: ${(error as Error).message}`);
+      throw new StartupError(`cannot use Redis: ${(error as Error).message}`);
     }
     return log;
   }
@@ -307,7 +308,12 @@ export class RedisLog implements Log {
       } catch (error) {
         throw unavailable(error);
       }
-      if (resolved === null) return { kind: 'gap', reason: 'unknown-id' };
+      if (resolved === null) {
+        // Maybe the log lost its history (and the id with it): notice a new epoch before answering, so the
+        // gap resumes from the new log rather than from a position of the old one (a second gap).
+        await this.noticeNewEpoch();
+        return { kind: 'gap', reason: 'unknown-id' };
+      }
       position = resolved;
     }
     const parsed = parsePosition(position);
@@ -412,6 +418,17 @@ export class RedisLog implements Log {
   }
 
   /** Tells the tail's listener, once per epoch, that the log starts again at the new epoch's start. */
+  /** Reads the log's epoch and, when it is not the one this node tails, reports the restart. */
+  private async noticeNewEpoch(): Promise<void> {
+    let epoch: string;
+    try {
+      [epoch] = await this.redis.heraldHead(this.streamKey, this.epochKey, newEpoch());
+    } catch (error) {
+      throw unavailable(error);
+    }
+    if (this.tailEpoch !== null && epoch !== this.tailEpoch) this.restarted(epoch);
+  }
+
   private restarted(epoch: string): void {
     if (epoch === this.announcedEpoch) return;
     this.announcedEpoch = epoch;

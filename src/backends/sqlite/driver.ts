@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import { StartupError } from '../../errors.js';
 
 /**
  * The better-sqlite3 line this Node can run: 12.x on Node 20, where 13.x crashes on load; 13.x (installed
@@ -25,7 +26,7 @@ export function sqliteDriver(): typeof BetterSqlite3 {
     try {
       driver = createRequire(import.meta.url)(driverPackage) as typeof BetterSqlite3;
     } catch (error) {
-      throw new Error(
+      throw new StartupError(
         `the SQLite driver ${driverPackage} (for Node ${nodeMajor}) is not installed: ${(error as Error).message}`,
       );
     }

@@ -1,5 +1,6 @@
 import { type Message, type MessageDraft, messageFromDraft, messageOf } from '../../core/message.js';
 import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '../../core/ports.js';
+import { StartupError } from '../../errors.js';
 import {
   clockEpoch,
   compareSequences,
@@ -410,8 +411,8 @@ function openDatabase(path: string): Database {
     db?.close();
     const code = (error as { code?: string }).code;
     if (code === 'SQLITE_BUSY') {
-      throw new Error(`the SQLite log ${path} is in use by another process (one Herald per file)`);
+      throw new StartupError(`the SQLite log ${path} is in use by another process (one Herald per file)`);
     }
-    throw new Error(`cannot open the SQLite log ${path}: ${(error as Error).message}`);
+    throw new StartupError(`cannot open the SQLite log ${path}: ${(error as Error).message}`);
   }
 }
