@@ -164,6 +164,9 @@ describe('tabs sharing one connection in headless Chromium', () => {
       for (let i = 1; i <= HISTORY_LIMIT + 1; i++) await publish(node.url, { to, data: i });
       await allTabs('the leader relayed them', [leader], (v) => v.ids.length === HISTORY_LIMIT + 2);
       await startClient(follower, options);
+      // Joining the leader is asynchronous: a message relayed before the tab joined is behind the leader's
+      // position it goes on from, so publish only once it was told of the gap (it joined).
+      await allTabs('the reloaded tab was told of the gap', [follower], (v) => v.gaps.length === 1);
       const afterwards = await publish(node.url, { to, data: 'after' });
       await allTabs('the reloaded tab got the new one', [follower], (v) => v.ids.includes(afterwards));
       const seen = await view(follower);
