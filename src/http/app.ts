@@ -15,6 +15,7 @@ import { eventRoutes } from './events.js';
 import { installFastPublish } from './fast-publish.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { messageRoutes } from './messages.js';
+import { openApiRoutes, recordRoutes } from './openapi.js';
 import { pollRoutes } from './poll.js';
 import { presenceRoutes } from './presence.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
@@ -77,6 +78,8 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
       );
     },
   } as FastifyHttpOptions<Server>) as unknown as FastifyInstance;
+  // First, so `/openapi.json` sees every route, those the composition root adds after this included.
+  recordRoutes(app);
   installProblemHandlers(app);
   // Every body Herald reads is JSON; anything else is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
@@ -130,6 +133,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
   pollRoutes(app, deps);
   messageRoutes(app, deps);
   presenceRoutes(app, deps);
+  openApiRoutes(app);
   for (const adapter of options.adapters) adapter(app, deps);
   return app;
 }
