@@ -21,8 +21,9 @@ export interface HeraldMessage<T = unknown> {
   /** The groups the message was addressed to (never other users: those stay the publisher's business). */
   readonly groups: readonly string[];
   /**
-   * Also addressed to this user directly, to a prefix of its id, or to everyone, not only to groups. On the
-   * `EventSource` fallback, which hides what a message was addressed to, `groups` is empty and this true.
+   * Also addressed to users, a user prefix or everyone, not only to groups; with no `groups`, that is how it
+   * reached this user. On the `EventSource` fallback, which hides what a message was addressed to, `groups`
+   * is empty and this true.
    */
   readonly direct: boolean;
 }
