@@ -46,12 +46,13 @@ interface OptionSpec {
  */
 export const OPTION_TABLE = {
   port: { flag: 'port', env: 'HERALD_PORT', kind: 'port', default: '8080', help: 'listen port' },
+  /** `0.0.0.0` (every interface); with `--dev` and no host given, `DEV_HOST` instead (see `loadConfig`). */
   host: {
     flag: 'host',
     env: 'HERALD_HOST',
     kind: 'string',
     default: '0.0.0.0',
-    help: 'listen address',
+    help: 'listen address; with --dev 127.0.0.1 (this machine only) unless set',
   },
   dev: {
     flag: 'dev',
@@ -375,6 +376,9 @@ export const OPTIONS: readonly Option[] = Object.entries(OPTION_TABLE).map(([key
   ...spec,
 }));
 
+/** Where development mode listens when neither `--host` nor `HERALD_HOST` is given: loopback only. */
+export const DEV_HOST = '127.0.0.1';
+
 /** A bad option value: the message is one line naming the option. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -405,7 +409,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     parsed.push([option.key, parseValue(option, raw, source)]);
   }
   // Every key of the table is set above, each by the parser of its kind.
-  const result = Object.fromEntries(parsed) as Config;
+  let result = Object.fromEntries(parsed) as Config;
+  // Development mode lets anyone subscribe as anyone: unless told where to listen, only this machine may.
+  if (result.dev && values.host === undefined && env.HERALD_HOST === undefined)
+    result = { ...result, host: DEV_HOST };
   const logProblem = logUrlProblem(result.log);
   if (logProblem !== undefined) throw new ConfigError(logProblem);
   checkTls(result);
@@ -522,6 +529,7 @@ export function helpText(): string {
       `  ${''.padEnd(26)} env ${option.env}, default ${option.default === '' ? '(none)' : option.default}`,
     );
   }
+  lines.push(`  ${'--version'.padEnd(26)} print the version`);
   lines.push(`  ${'--help'.padEnd(26)} show this text`);
   return lines.join('\n');
 }

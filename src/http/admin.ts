@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import type { ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Hub } from '../core/hub.js';
 import type { Message } from '../core/message.js';
@@ -140,6 +142,9 @@ function tailEntry(message: Message, payloads: boolean): TailEntry {
   return payloads ? { ...entry, data: message.data.slice(0, TAIL_PAYLOAD_CHARS) } : entry;
 }
 
+/** The dashboard's page and script, served at `/admin/` whatever `--web-root` says. */
+export const ADMIN_WEB_ROOT = fileURLToPath(new URL('../../../web/admin/', import.meta.url));
+
 /** Reads a file of an installed package (the dashboard's chart library), once at start. */
 function packageFile(specifier: string): Buffer {
   return readFileSync(createRequire(import.meta.url).resolve(specifier));
@@ -157,6 +162,14 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   };
 
   app.get('/admin', async (_request, reply) => reply.redirect('/admin/'));
+  // Herald's own files, apart from the pages at `/` (`--web-root` replaces those, never the dashboard).
+  void app.register(fastifyStatic, {
+    root: ADMIN_WEB_ROOT,
+    prefix: '/admin/',
+    index: 'index.html',
+    wildcard: false,
+    decorateReply: false,
+  });
   app.get<{ Params: { file: string } }>('/admin/vendor/:file', async (request, reply) => {
     const file = vendor[request.params.file];
     if (file === undefined) throw new HeraldError(Problems.notFound, `no file ${request.params.file}`);

@@ -18,6 +18,7 @@ import { messageRoutes } from './messages.js';
 import { openApiRoutes, recordRoutes } from './openapi.js';
 import { pollRoutes } from './poll.js';
 import { presenceRoutes } from './presence.js';
+import { problemPageRoutes } from './problem-pages.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
 import { requestIdOf } from './request-id.js';
 
@@ -49,6 +50,12 @@ export interface AppOptions {
 
 /** The bundled demo page, served at `/` unless `--web-root` names another directory. */
 export const DEMO_WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
+
+/**
+ * Paths of the web root Herald serves itself (the dashboard, the client, the problem pages): files there
+ * are not served, so a page directory that has them (the bundled one has `admin/`) cannot shadow them.
+ */
+const RESERVED_WEB_PATHS = ['admin/**', 'herald.js', 'problems/**'];
 
 /** Builds the Fastify app: native API, adapters, demo page, problem bodies for every error. */
 export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<FastifyInstance> {
@@ -126,8 +133,10 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     prefix: '/',
     index: 'index.html',
     wildcard: false,
+    globIgnore: RESERVED_WEB_PATHS,
   });
   clientBundleRoutes(app);
+  problemPageRoutes(app);
   healthRoutes(app, options.isReady);
   eventRoutes(app, deps);
   pollRoutes(app, deps);

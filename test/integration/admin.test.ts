@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { bearer, request, tokenFor } from '../helpers/auth.js';
 import { publish, startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
@@ -148,5 +151,43 @@ describe('admin stream and page', () => {
     assert.equal(script.status, 200);
     assert.match(script.headers.get('content-type') ?? '', /javascript/);
     assert.equal((await fetch(`${node.url}/admin/vendor/other.js`)).status, 404);
+  });
+});
+
+describe("with --web-root, the pages at / are yours and the dashboard stays Herald's", () => {
+  let node: TestHerald;
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'herald-web-root-'));
+    await writeFile(join(root, 'index.html'), '<!doctype html><title>my app</title><p>my own page</p>');
+    // A page directory that has its own admin/ and herald.js does not shadow Herald's (nor stop the start).
+    await mkdir(join(root, 'admin'));
+    await writeFile(join(root, 'admin', 'index.html'), 'not the dashboard');
+    await writeFile(join(root, 'herald.js'), 'not the client');
+    node = await startSecureHerald({ webRoot: root });
+  });
+  after(async () => {
+    await node?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('/ serves the web root, and /admin, its script, its chart library and /herald.js are still served', async () => {
+    const home = await fetch(`${node.url}/`);
+    assert.equal(home.status, 200);
+    assert.match(await home.text(), /my own page/);
+    const redirect = await fetch(`${node.url}/admin`, { redirect: 'manual' });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('location'), '/admin/');
+    for (const [path, type, text] of [
+      ['/admin/', /^text\/html/, /Herald admin/],
+      ['/admin/admin.js', /javascript/, /sessionStorage/],
+      ['/admin/vendor/uplot.js', /javascript/, /uPlot/],
+      ['/herald.js', /javascript/, /export/],
+    ] as const) {
+      const response = await fetch(`${node.url}${path}`);
+      assert.equal(response.status, 200, path);
+      assert.match(response.headers.get('content-type') ?? '', type, path);
+      assert.match(await response.text(), text, path);
+    }
   });
 });

@@ -271,7 +271,7 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
   test('a publisher id already in the log is the same 409', async () => {
     const body = JSON.stringify({ to: { all: true }, id: 'once', data: 'x' });
     const refused = await refusedAfterOnce({}, body, 409);
-    assert.equal(JSON.parse(refused.body).type, 'https://herald.dev/problems/duplicate-id');
+    assert.equal(JSON.parse(refused.body).type, '/problems/duplicate-id');
   });
 
   test('once the log refuses appends for a drain, both paths answer the same 503 draining', async () => {
@@ -282,7 +282,7 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
       await gate.drain();
       const answers = await bothPaths(node, MESSAGE);
       assertSameAnswer(answers, 503);
-      assert.equal(JSON.parse(answers.fast.body).type, 'https://herald.dev/problems/draining');
+      assert.equal(JSON.parse(answers.fast.body).type, '/problems/draining');
     } finally {
       await node.close();
     }
@@ -303,7 +303,7 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
       connection.write(first.slice(split) + rawPost('/messages', MESSAGE));
       const [accepted, refused] = await connection.responses(2);
       assert.equal(accepted?.status, 503, 'the publish under way meets the drained log');
-      assert.equal(JSON.parse(accepted?.body ?? '').type, 'https://herald.dev/problems/draining');
+      assert.equal(JSON.parse(accepted?.body ?? '').type, '/problems/draining');
       assert.equal(refused?.status, 503);
       assert.deepEqual(JSON.parse(refused?.body ?? ''), {
         error: 'Service Unavailable',
