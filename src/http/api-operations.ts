@@ -427,4 +427,6 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
 export const NOT_API: Readonly<Record<string, string>> = {
   'GET /admin': "the dashboard's address (a redirect to its page)",
   'GET /admin/vendor/{file}': "the dashboard's chart library",
+  'GET /problems/': 'the index of the pages that problem `type`s resolve to (HTML, for people)',
+  'GET /problems/{code}': "the page a problem's `type` resolves to (HTML, for people)",
 };
