@@ -18,6 +18,7 @@ import { AdminFeed, adminRoutes } from './http/admin.js';
 import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
 import type { Readiness } from './http/health.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
+import { checkFrameworkListeners } from './http/internals/framework-listeners.js';
 import { ConnectionLimits, PublishRateLimiter } from './http/limits.js';
 import { metricsRoutes, metricsServer } from './http/metrics.js';
 import { StreamGuard } from './http/stream-guard.js';
@@ -94,6 +95,9 @@ function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
 /** The composition root: builds log, hub, transports and HTTP from the configuration and wires them. */
 export async function createHerald(config: Config, logger?: Logger): Promise<Herald> {
   const log = logger ?? pino({ level: config.logLevel });
+  // What Herald relies on inside Fastify, checked before anything opens: a version that changed it fails
+  // the start (StartupError) instead of serving wrongly. The fast path checks its own when installed.
+  await checkFrameworkListeners(log);
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
   const metrics = new Metrics(nodeId);
