@@ -26,6 +26,7 @@ import { TokenIdentity } from './http/token-identity.js';
 import { Metrics } from './ops/metrics.js';
 import { PublishGate } from './ops/publish-gate.js';
 import { StatsSampler } from './ops/stats.js';
+import { checkSocketHandOff } from './transport/http1-socket.js';
 import { LongPoll } from './transport/long-poll.js';
 import { SseTransport } from './transport/sse.js';
 import { StreamOpener } from './transport/streams.js';
@@ -95,9 +96,15 @@ function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
 /** The composition root: builds log, hub, transports and HTTP from the configuration and wires them. */
 export async function createHerald(config: Config, logger?: Logger): Promise<Herald> {
   const log = logger ?? pino({ level: config.logLevel });
-  // What Herald relies on inside Fastify, checked before anything opens: a version that changed it fails
-  // the start (StartupError) instead of serving wrongly. The fast path checks its own when installed.
-  await checkFrameworkListeners(log);
+  // What Herald relies on inside Fastify and Node, checked before anything opens: a version that changed
+  // it fails the start (StartupError) instead of serving wrongly. The fast path checks its own when
+  // installed.
+  const tls = readTls(config);
+  await Promise.all([
+    checkFrameworkListeners(log),
+    // Plain HTTP/1.1 streams alone leave Node's HTTP server (`transport/http1-socket.ts`).
+    tls === undefined && !config.h2c ? checkSocketHandOff() : undefined,
+  ]);
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
   const metrics = new Metrics(nodeId);
@@ -115,7 +122,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const backend = opening.attach(hub);
   const { presence, control, directory } = backend;
   const stats = new StatsSampler({ hub, metrics, nodeId, directory });
-  const feed = new AdminFeed(stats);
+  const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
+  const feed = new AdminFeed(stats, sse);
   messageLog.tail(
     (message) => {
       hub.deliver(message);
@@ -128,7 +136,6 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   );
   let closing = false;
   metrics.watch({ hub, draining: () => closing, adminStreams: () => feed.size });
-  const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
   const streams = new StreamOpener(hub, sse, nodeId, (error) => log.warn({ err: error }, 'stream failed'));
   const expiry = new ExpiryWheel<Subscription>((sub) => hub.end(sub, Disconnect.tokenExpired));
   const limits = new ConnectionLimits({
@@ -167,7 +174,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       trustProxy: config.trustProxy,
       maxHeaderBytes: config.maxHeaderBytes,
       maxUrlLength: config.maxUrlLength,
-      tls: readTls(config),
+      tls,
       h2c: config.h2c,
       onAuthFailure: (status) => metrics.authFailure(status),
     },

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import type { ServerResponse } from 'node:http';
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, test } from 'node:test';
 import Fastify, { LogController } from 'fastify';
@@ -16,9 +18,10 @@ import {
   synchronousParser,
 } from '../../src/http/internals/json-parser.js';
 import { wrapRequestListener } from '../../src/http/internals/request-listener.js';
+import { checkSocketHandOff, handOffProblem, takeSocket } from '../../src/transport/http1-socket.js';
 
 /**
- * What Herald relies on inside Fastify (`src/http/internals/`),
+ * What Herald relies on inside Fastify and Node (`src/http/internals/`, `src/transport/http1-socket.ts`),
  * checked against the installed versions over real connections: when Node or Fastify changes one of
  * them, a test here fails and names it, as the start-up checks do.
  */
@@ -31,6 +34,26 @@ const quiet = (): pino.Logger =>
       write: (_chunk, _encoding, done) => done(),
     }),
   );
+
+/** Listens on loopback; resolves with the port. */
+async function listenOnLoopback(server: ReturnType<typeof createServer>): Promise<number> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  return typeof address === 'object' && address !== null ? address.port : 0;
+}
+
+/** A raw connection that sends `text` and collects what comes back until the server closes. */
+function rawExchange(port: number, text: string): { socket: Socket; received: Promise<string> } {
+  const socket = connect(port, '127.0.0.1', () => socket.write(text));
+  let received = '';
+  socket.setEncoding('utf8');
+  socket.on('data', (chunk: string) => {
+    received += chunk;
+  });
+  socket.on('error', () => {});
+  return { socket, received: once(socket, 'close').then(() => received) };
+}
 
 const names = (response: ServerResponse, event: string): string[] =>
   response.listeners(event).map((listener) => (listener as { name?: string }).name ?? '');
@@ -137,5 +160,81 @@ describe("Fastify's internals", () => {
       (error: unknown) => error instanceof StartupError && /request-listener\.ts/.test(error.message),
     );
     await app.close();
+  });
+});
+
+describe("Node's HTTP/1.1 socket hand-off", () => {
+  test('the start-up check passes on the installed Node: head and body arrive, then a FIN', async () => {
+    await checkSocketHandOff();
+  });
+
+  test('a handed-over socket has no parser and none of the server’s listeners, leaves the connection list, and takes frames', async () => {
+    let socket: Socket | null = null;
+    const server = createServer((_request, response) => {
+      setImmediate(() => {
+        response.removeHeader('transfer-encoding');
+        response.removeHeader('content-length');
+        response.writeHead(200, { connection: 'close' });
+        socket = takeSocket(response);
+        socket?.write('frame 1\n');
+        socket?.uncork();
+      });
+    });
+    const port = await listenOnLoopback(server);
+    try {
+      const client = rawExchange(port, 'GET / HTTP/1.1\r\nHost: herald\r\n\r\n');
+      let state: { parser: unknown; serverListeners: string[]; survivedCloseAll: boolean } | undefined;
+      client.socket.once('data', () => {
+        const held = socket as (Socket & { parser?: unknown }) | null;
+        if (held === null) return client.socket.destroy();
+        const serverListeners = ['data', 'end', 'close', 'drain', 'error', 'timeout', 'resume', 'pause']
+          .flatMap((event) => held.listeners(event).map((f) => (f as { name?: string }).name ?? ''))
+          .filter((name) => /socketOn|onSocket/.test(name));
+        // The server's connection list no longer holds it: closing all connections leaves it open.
+        server.closeAllConnections();
+        state = { parser: held.parser, serverListeners, survivedCloseAll: !held.destroyed };
+        held.end('frame 2\n');
+      });
+      const received = await client.received;
+      assert.deepEqual(state, { parser: null, serverListeners: [], survivedCloseAll: true });
+      assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
+      assert.ok(received.endsWith('\r\n\r\nframe 1\nframe 2\n'), JSON.stringify(received));
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  test('a request with another pipelined behind it, or whose body is still coming, stays on its response', async () => {
+    const problems: string[] = [];
+    const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+      const answer = (): void => {
+        problems.push(`${request.url}: ${handOffProblem(response) ?? 'none'}`);
+        response.end();
+      };
+      // The POST is looked at before its body arrived; the GETs once both are parsed.
+      if (request.method === 'POST') answer();
+      else setImmediate(answer);
+      request.resume();
+    });
+    const port = await listenOnLoopback(server);
+    try {
+      const pipelined = rawExchange(
+        port,
+        'GET /first HTTP/1.1\r\nHost: herald\r\n\r\nGET /second HTTP/1.1\r\nHost: herald\r\nConnection: close\r\n\r\n',
+      );
+      await pipelined.received;
+      const unread = rawExchange(port, 'POST /body HTTP/1.1\r\nHost: herald\r\nContent-Length: 5\r\n\r\n');
+      await once(unread.socket, 'data');
+      unread.socket.destroy();
+      // (Whether `/second` could be handed over depends on when `/first` finished: not asserted.)
+      assert.deepEqual(
+        problems.filter((line) => !line.startsWith('/second')),
+        ['/first: another request is parsed behind this one', '/body: the request is not fully read'],
+      );
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
