@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyCorsOptions } from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, {
   type FastifyBaseLogger,
@@ -8,8 +8,9 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
-import { HeraldError, Problems } from '../errors.js';
+import { Problems } from '../errors.js';
 import { clientBundleRoutes } from './client-bundle.js';
+import { installCommonAnswer } from './common-answer.js';
 import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
 import { installFastPublish } from './fast-publish.js';
@@ -90,33 +91,12 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
   installProblemHandlers(app);
   // Every body Herald reads is JSON; anything else is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
-  // One synchronous hook for every request (an async hook costs a promise and a microtask per request):
-  // the request id echoed back, and the URL length check when configured.
   const maxUrlLength = options.maxUrlLength ?? Number.POSITIVE_INFINITY;
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    const length = request.raw.url?.length ?? 0;
-    if (length > maxUrlLength) {
-      done(
-        new HeraldError(
-          Problems.uriTooLong,
-          `the URL is ${length} characters long; at most ${maxUrlLength} are accepted`,
-        ),
-      );
-      return;
-    }
-    done();
+  const common = await installCommonAnswer(app, {
+    cors: corsOf(options.cors),
+    maxUrlLength,
+    onAuthFailure: options.onAuthFailure,
   });
-  const onAuthFailure = options.onAuthFailure;
-  if (onAuthFailure !== undefined) {
-    // Synchronous: an async hook would cost a promise and a microtask on every response.
-    app.addHook('onResponse', (_request, reply, done) => {
-      if (reply.statusCode === 401 || reply.statusCode === 403) onAuthFailure(reply.statusCode);
-      done();
-    });
-  }
-  const cors = corsOf(options.cors);
-  if (cors !== undefined) await app.register(fastifyCors, cors);
   // Plain HTTP/1.1 only: TLS (HTTP/2 by ALPN) and h2c servers are not `node:http` servers.
   if (options.tls === undefined && options.h2c !== true) {
     installFastPublish(app, deps, {
@@ -124,8 +104,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
       bodyLimitBytes: options.bodyLimitBytes,
       maxUrlLength,
       trustProxy: options.trustProxy !== undefined && options.trustProxy !== false,
-      headers: corsHeadersWithoutOrigin(cors),
-      onAuthFailure,
+      common,
     });
   }
   await app.register(fastifyStatic, {
@@ -157,24 +136,6 @@ function corsOf(cors: AppOptions['cors']): FastifyCorsOptions | undefined {
     methods: ['GET', 'POST', 'DELETE'],
     exposedHeaders: ['Retry-After'],
     maxAge: 600,
-  };
-}
-
-/**
- * What the CORS plugin adds to a response when the request has no `Origin` (the only requests the fast
- * path takes): `Vary` for caches, no allowed origin (unless the list holds `*`), the credentials and exposed
- * headers flags. `test/integration/fast-publish.test.ts` compares both paths' headers, so a drift shows.
- */
-function corsHeadersWithoutOrigin(cors: FastifyCorsOptions | undefined): Record<string, string> {
-  if (cors === undefined) return {};
-  const origin = cors.origin;
-  return {
-    vary: 'Origin',
-    ...(Array.isArray(origin) && origin.includes('*') ? { 'access-control-allow-origin': '*' } : {}),
-    ...(cors.credentials === true ? { 'access-control-allow-credentials': 'true' } : {}),
-    ...(Array.isArray(cors.exposedHeaders)
-      ? { 'access-control-expose-headers': cors.exposedHeaders.join(', ') }
-      : {}),
   };
 }
 

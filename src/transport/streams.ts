@@ -3,7 +3,7 @@ import type { Hub } from '../core/hub.js';
 import { Subscription } from '../core/subscription.js';
 import type { SseEvent } from '../protocol/sse-frame.js';
 import { ConnectionIds, resumePoint } from './connection-ids.js';
-import type { SseTransport, StreamCloseListener } from './sse.js';
+import type { SseSink, SseTransport, StreamCloseListener } from './sse.js';
 import { sseEncoder } from './sse-encoder.js';
 
 /** Who a stream is for, after authentication. */
@@ -40,7 +40,10 @@ export class StreamOpener implements StreamCloseListener {
   /** Starts the stream on `response`; returns its subscription. */
   open(request: IncomingMessage, response: ServerResponse, stream: StreamRequest): Subscription {
     const connectionId = this.ids.next();
-    const sink = this.sse.start(request, response, this, stream.onClose, stream.headers);
+    const sink = this.sse.start(request, response, this, {
+      headers: stream.headers,
+      onClose: stream.onClose,
+    });
     const groups = stream.groups.length === 0 ? NO_GROUPS : stream.groups;
     const subscription = new Subscription(connectionId, stream.userId, groups, sink, sseEncoder, {
       transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
@@ -55,9 +58,9 @@ export class StreamOpener implements StreamCloseListener {
   }
 
   /** A stream's connection closed: the hub forgets its subscription, then the stream's own callback runs. */
-  streamClosed(subscription: Subscription | null, onClose: (() => void) | undefined): void {
-    if (subscription !== null) this.hub.detach(subscription);
-    onClose?.();
+  streamClosed(sink: SseSink): void {
+    if (sink.subscription !== null) this.hub.detach(sink.subscription);
+    sink.onClose?.();
   }
 }
 

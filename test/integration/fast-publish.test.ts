@@ -164,6 +164,27 @@ describe('POST /messages fast path: the same answers as Fastify, byte for byte',
     }
   });
 
+  test('the CORS headers of a request without Origin are the same on both paths for every CORS setting (asked of the plugin)', async () => {
+    for (const corsOrigins of [['*'], ['https://app.example', 'https://other.example']]) {
+      const other = await startHerald({ dev: false, ...TEST_KEYS, corsOrigins });
+      try {
+        const answers = await bothPaths(other, MESSAGE, { authorization: `Bearer ${TEST_KEYS.publishKey}` });
+        assertSameAnswer({ ...answers, fast: { ...answers.fast, body: answers.fastify.body } }, 202);
+      } finally {
+        await other.close();
+      }
+    }
+    // Without CORS configured (production, no --cors-origin), no CORS header on either path.
+    const plain = await startSecureHerald();
+    try {
+      const answers = await bothPaths(plain, MESSAGE, { authorization: `Bearer ${TEST_KEYS.publishKey}` });
+      assertSameAnswer({ ...answers, fast: { ...answers.fast, body: answers.fastify.body } }, 202);
+      assert.equal(answers.fast.headers.vary, undefined);
+    } finally {
+      await plain.close();
+    }
+  });
+
   test('pipelined requests on one keep-alive connection are answered in order, whichever path serves them', async () => {
     const requests = [
       rawPost('/messages', MESSAGE, { headers: { 'x-request-id': 'p1' } }),

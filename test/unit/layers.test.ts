@@ -71,3 +71,18 @@ test('nothing outside src/backends/ names a concrete backend: only the registry 
   }
   assert.deepEqual(violations, []);
 });
+
+test('only the internals fence reaches into Node and Fastify: listeners by name, the HTTP parser, private fields', async () => {
+  const fence = [join(SRC, 'http', 'internals'), join(SRC, 'transport', 'http1-socket.ts')];
+  const inFence = (file: string): boolean => fence.some((place) => !relative(place, file).startsWith('..'));
+  const reaching = /\.listeners\(|\.parser\b|\b_httpMessage\b|\b_consumed\b|getDefaultJsonParser/;
+  const violations: string[] = [];
+  for (const file of await sources(SRC)) {
+    if (inFence(file)) continue;
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    lines.forEach((line, index) => {
+      if (reaching.test(line)) violations.push(`${relative(SRC, file)}:${index + 1}: ${line.trim()}`);
+    });
+  }
+  assert.deepEqual(violations, []);
+});
