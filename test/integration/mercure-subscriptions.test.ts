@@ -285,4 +285,42 @@ describe('Mercure active subscriptions across a Redis cluster', { skip: redisSki
     assert.deepEqual([event?.id, event?.data], [answer.body, 'across']);
     stream.close();
   });
+
+  test('a Mercure subscriber resumes on another node from an id it got on the first (replay from Redis)', async () => {
+    const [a, b] = nodes;
+    const { publishForm, publisherToken } = await import('../helpers/mercure.js');
+    const token = await publisherToken();
+    const topic = 'https://example.com/cluster/replay';
+    const first = await publishForm(
+      a?.url as string,
+      [
+        ['topic', topic],
+        ['data', 'seen on a'],
+      ],
+      token,
+    );
+    await publishForm(
+      a?.url as string,
+      [
+        ['topic', 'https://example.com/elsewhere'],
+        ['data', 'not for it'],
+      ],
+      token,
+    );
+    await publishForm(
+      a?.url as string,
+      [
+        ['topic', topic],
+        ['data', 'missed'],
+      ],
+      token,
+    );
+    const resumed = await openSse(hubUrl(b?.url as string, [['match', topic]]), {
+      'last-event-id': first.body,
+    });
+    assert.equal(resumed.headers['mercure-last-event-id'], first.body);
+    const [event] = await resumed.waitFor(1);
+    assert.equal(event?.data, 'missed');
+    resumed.close();
+  });
 });
