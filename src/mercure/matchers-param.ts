@@ -51,7 +51,7 @@ export function matchersOf(pairs: FormPairs, matchers: TopicMatchers): Subscript
       throw invalid(`the ${name} value must not contain control or format characters`, name);
     if (value === '') throw invalid(`the ${name} value must not be empty`, name);
     try {
-      found.push({ type, pattern: value, matcher: matchers.get(type, value) });
+      found.push({ type, pattern: value, matcher: matchers.get(type, value, true) });
     } catch (error) {
       if (error instanceof InvalidMatcherError) throw invalid(`${name}: ${error.message}`, name);
       throw error;

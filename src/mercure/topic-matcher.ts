@@ -36,7 +36,7 @@ export class TopicMatcher {
     readonly pattern: string,
     private readonly test: (topic: string) => boolean,
     /** False when `test` may backtrack: it then runs under the time limit and its results are kept. */
-    linear: boolean,
+    readonly linear: boolean,
     private readonly onTimeout: () => void,
   ) {
     this.slowResults = linear ? null : new Map();
@@ -88,8 +88,13 @@ export class TopicMatchers {
     private readonly onTimeout: () => void = () => {},
   ) {}
 
-  /** The matcher of `type` and `pattern`; throws `InvalidMatcherError` when it cannot be one. */
-  get(type: MatcherType, pattern: string): TopicMatcher {
+  /**
+   * The matcher of `type` and `pattern`; throws `InvalidMatcherError` when it cannot be one. With
+   * `linearOnly` (what subscribers send), a pattern that could backtrack is refused too: each such matcher
+   * costs up to its time limit per message, so anonymous connections holding many would slow every
+   * delivery. Tokens, which the application mints, may carry them.
+   */
+  get(type: MatcherType, pattern: string, linearOnly = false): TopicMatcher {
     const key = `${type}\u0000${pattern}`;
     let matcher = this.compiled.get(key);
     if (matcher === undefined) {
@@ -97,6 +102,11 @@ export class TopicMatchers {
       if (this.compiled.size >= MATCHERS_KEPT)
         this.compiled.delete(this.compiled.keys().next().value as string);
       this.compiled.set(key, matcher);
+    }
+    if (linearOnly && !matcher.linear) {
+      throw new InvalidMatcherError(
+        `"${pattern}" could take more than linear time to match (a custom regular expression, or wildcards competing for the same characters); this hub takes such matchers from tokens only`,
+      );
     }
     return matcher;
   }

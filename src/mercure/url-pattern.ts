@@ -46,7 +46,9 @@ export function testUrlPattern(compiled: CompiledUrlPattern, topic: string, base
  * that does not fill a whole path segment). Named groups alone in their segment (`/books/:id`) stop at the
  * next `/` and add nothing. Anything less plain (groups in braces, custom regexps) counts as competing.
  */
-function componentIsLinear(component: string, name: (typeof COMPONENTS)[number]): boolean {
+function componentIsLinear(source: string, name: (typeof COMPONENTS)[number]): boolean {
+  // A group of plain text (`{/}?`, `{.json}?`) is text that may be absent: as cheap as text.
+  const component = source.replace(/\{([^{}():*\\]*)\}[?]?/g, '$1');
   if (component.includes('(') || component.includes('{')) return false;
   let open = 0;
   const segments = name === 'pathname' ? component.split('/') : [component];

@@ -379,12 +379,15 @@ describe('Mercure subscribe and publish (draft §Subscription, §Publication)', 
     assert.equal(answer.status, 413);
   });
 
-  test('§Subscription: an unknown match_ parameter, a typo of the namespace, an invalid URL pattern, a control character, no matcher: each 400', async () => {
+  test('§Subscription: an unknown match_ parameter, a typo of the namespace, an invalid URL pattern, one that could backtrack, a control character, no matcher: each 400', async () => {
     const cases: [string, string][][] = [
       [['match_regexp', 'x']],
       [['Match', 'x']],
       [['matches', 'x']],
       [['match_urlpattern', 'https://example.com/(unclosed']],
+      [['match_urlpattern', 'https://example.com/*a*a*a*b']],
+      [['match_urlpattern', 'https://example.com/:id(\\d+)']],
+      [['topic', 'https://example.com/{a}{b}{c}']],
       [['match', 'bad\u0001value']],
       [['other', 'x']],
     ];

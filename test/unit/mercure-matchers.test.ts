@@ -100,6 +100,7 @@ describe('URL pattern matchers', () => {
     assert.equal(compileUrlPattern('https://example.com/:id(\\d+)', HUB).linear, false);
     assert.equal(compileUrlPattern('https://example.com/*a*a*a*b', HUB).linear, false);
     assert.equal(compileUrlPattern('https://example.com/:a-:b', HUB).linear, false);
+    assert.equal(compileUrlPattern('https://example.com/books/:id{.json}?', HUB).linear, true);
   });
 
   test('§URL Pattern: a crafted pattern that backtracks is cut at its time limit and does not match', () => {
@@ -113,6 +114,18 @@ describe('URL pattern matchers', () => {
     assert.equal(crafted.matches(topic), false);
     assert.equal(timeouts, 1);
     assert.equal(crafted.matches(`https://example.com/${'a'.repeat(8)}b`), true);
+  });
+
+  test('a subscriber may not bring a matcher that could backtrack; a token may (it runs under the time limit)', () => {
+    const matchers = new TopicMatchers(HUB);
+    assert.throws(
+      () => matchers.get('urlpattern', 'https://example.com/*a*a*b', true),
+      /more than linear time/,
+    );
+    assert.equal(
+      matchers.get('urlpattern', 'https://example.com/*a*a*b').matches('https://example.com/xaxab'),
+      true,
+    );
   });
 
   test('§URL Pattern: a topic that is no URL matches no pattern; the host is case-insensitive, the path is not', () => {
