@@ -144,6 +144,28 @@ describe('Mercure keys: HS256, RS256, ES256, EdDSA and a JWKS', () => {
     }
   });
 
+  test('an unreachable JWKS endpoint is a 503 with Retry-After, not a 401', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const node = await startMercure({
+      mercurePublisherJwtKey: undefined,
+      mercureJwksUrl: `http://127.0.0.1:${port}/jwks`,
+    });
+    try {
+      const answer = await publishForm(
+        node.url,
+        topicOf('down'),
+        await signed(rsa.privateKey, 'RS256', 'rsa'),
+      );
+      assert.equal(answer.status, 503);
+      assert.equal(answer.headers.get('retry-after'), '5');
+    } finally {
+      await node.close();
+    }
+  });
+
   test('a short HS256 secret stops the start with one line naming the option', async () => {
     await assert.rejects(startMercure({ mercurePublisherJwtKey: 'short' }), /--mercure-publisher-jwt-key/);
   });
