@@ -359,6 +359,83 @@ export const OPTION_TABLE = {
     default: 'false',
     help: 'serve cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1, behind a proxy that speaks it',
   },
+  /** Mercure publishers' key: an HS256 secret, or a PEM public key (inline or a path); serves the hub. */
+  mercurePublisherJwtKey: {
+    meta: 'key',
+    flag: 'mercure-publisher-jwt-key',
+    env: 'HERALD_MERCURE_PUBLISHER_JWT_KEY',
+    kind: 'optional',
+    default: '',
+    help: "Mercure publishers' key (HS256 secret or PEM path); serves the Mercure hub at /.well-known/mercure",
+  },
+  /** Mercure subscribers' key; each of the two keys falls back to the other. */
+  mercureSubscriberJwtKey: {
+    meta: 'key',
+    flag: 'mercure-subscriber-jwt-key',
+    env: 'HERALD_MERCURE_SUBSCRIBER_JWT_KEY',
+    kind: 'optional',
+    default: '',
+    help: "Mercure subscribers' key (HS256 secret or PEM path); either Mercure key falls back to the other",
+  },
+  /** JWKS endpoint of Mercure tokens (RS256, ES256, EdDSA keys by `kid`). */
+  mercureJwksUrl: {
+    meta: 'url',
+    flag: 'mercure-jwks-url',
+    env: 'HERALD_MERCURE_JWKS_URL',
+    kind: 'optional',
+    default: '',
+    help: 'JWKS endpoint of Mercure tokens; also serves the Mercure hub',
+  },
+  /** Anonymous Mercure subscribers (no token) get public updates; otherwise they are refused (401). */
+  mercureAnonymous: {
+    flag: 'mercure-anonymous',
+    env: 'HERALD_MERCURE_ANONYMOUS',
+    kind: 'boolean',
+    default: 'false',
+    help: 'allow Mercure subscribers without a token (they receive public updates only)',
+  },
+  /** The hub's resource identifier: the required `aud` of RFC 9068 tokens, and the base of relative topics. */
+  mercureAudience: {
+    meta: 'url',
+    flag: 'mercure-audience',
+    env: 'HERALD_MERCURE_AUDIENCE',
+    kind: 'optional',
+    default: '',
+    help: "the Mercure hub's resource identifier: required aud of at+jwt tokens (e.g. https://host/.well-known/mercure)",
+  },
+  /** The trusted issuer: the required `iss` of RFC 9068 tokens. */
+  mercureIssuer: {
+    meta: 'issuer',
+    flag: 'mercure-issuer',
+    env: 'HERALD_MERCURE_ISSUER',
+    kind: 'optional',
+    default: '',
+    help: 'required iss of Mercure at+jwt tokens (unchecked when unset)',
+  },
+  /** Name of the cookie carrying a Mercure token; `mercureAuthorization` (older clients) is read too. */
+  mercureCookieName: {
+    flag: 'mercure-cookie-name',
+    env: 'HERALD_MERCURE_COOKIE_NAME',
+    kind: 'string',
+    default: '__Secure-mercure_access_token',
+    help: 'cookie carrying a Mercure token (mercureAuthorization, as older clients send, is read too)',
+  },
+  /** The older `?authorization=` token parameter; off by default, as the draft forbids tokens in URLs. */
+  mercureQueryToken: {
+    flag: 'mercure-query-token',
+    env: 'HERALD_MERCURE_QUERY_TOKEN',
+    kind: 'boolean',
+    default: 'false',
+    help: 'accept a Mercure token in the older ?authorization= query parameter (tokens end up in logs)',
+  },
+  /** Active subscriptions: subscription events and the subscriptions API. */
+  mercureSubscriptions: {
+    flag: 'mercure-subscriptions',
+    env: 'HERALD_MERCURE_SUBSCRIPTIONS',
+    kind: 'boolean',
+    default: 'false',
+    help: 'publish Mercure subscription events and serve the subscriptions API (cluster-wide)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** Herald's options, validated. Every one is a flag and a `HERALD_*` environment variable; flags win. */

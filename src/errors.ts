@@ -132,6 +132,8 @@ export class HeraldError extends Error {
     readonly detail: string,
     /** Extra problem members, such as `retryAfter` or the offending `field`. */
     readonly extra: Readonly<Record<string, unknown>> = {},
+    /** Response headers this occurrence needs (a protocol's own `WWW-Authenticate` challenge). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(detail);
     this.name = 'HeraldError';

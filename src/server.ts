@@ -22,6 +22,9 @@ import { metricsRoutes, metricsServer } from './http/metrics.js';
 import { StreamGuard } from './http/stream-guard.js';
 import { TokenIdentity } from './http/token-identity.js';
 import { NodeLifecycle, settlesBy } from './lifecycle.js';
+import { MercureHub } from './mercure/hub.js';
+import { mercureRoutes } from './mercure/routes.js';
+import { MercureKeyError, mercureConfigured } from './mercure/tokens.js';
 import { Metrics } from './ops/metrics.js';
 import { PublishGate } from './ops/publish-gate.js';
 import { StatsSampler } from './ops/stats.js';
@@ -74,12 +77,52 @@ function createIdentity(config: Config): IdentityProvider {
     if (error instanceof KeyConfigError) throw new ConfigError(error.message);
     throw error;
   }
-  if (!verifier.configured) {
+  // A Mercure-only deployment needs no Herald key: the native API then accepts only the static keys.
+  if (!verifier.configured && !mercureConfigured(mercureKeysOf(config))) {
     throw new ConfigError(
-      'production mode needs a token key: set --jwt-secret (HERALD_JWT_SECRET), --jwt-public-key (HERALD_JWT_PUBLIC_KEY) or --jwks-url (HERALD_JWKS_URL), or run with --dev',
+      'production mode needs a token key: set --jwt-secret (HERALD_JWT_SECRET), --jwt-public-key (HERALD_JWT_PUBLIC_KEY), --jwks-url (HERALD_JWKS_URL) or a --mercure-*-jwt-key, or run with --dev',
     );
   }
   return new TokenIdentity(verifier, { publishKey: config.publishKey, adminKey: config.adminKey });
+}
+
+/** The Mercure key options: with any of them set, the Mercure hub is served (development mode or not). */
+function mercureKeysOf(config: Config) {
+  return {
+    publisherKey: config.mercurePublisherJwtKey,
+    subscriberKey: config.mercureSubscriberJwtKey,
+    jwksUrl: config.mercureJwksUrl,
+  };
+}
+
+/** The Mercure hub for this configuration, or undefined when no Mercure key is set. */
+function createMercure(
+  config: Config,
+  deps: ConstructorParameters<typeof MercureHub>[1],
+): MercureHub | undefined {
+  const keys = mercureKeysOf(config);
+  if (!mercureConfigured(keys)) return undefined;
+  try {
+    return new MercureHub(
+      {
+        ...keys,
+        anonymous: config.mercureAnonymous,
+        audience: config.mercureAudience,
+        issuer: config.mercureIssuer,
+        cookieName: config.mercureCookieName,
+        queryToken: config.mercureQueryToken,
+        subscriptions: config.mercureSubscriptions,
+        clockSkewMs: config.jwtClockSkewMs,
+        retryMs: config.retryMs,
+        corsOrigins: config.corsOrigins,
+        presenceTtlMs: config.presenceTtlMs,
+      },
+      deps,
+    );
+  } catch (error) {
+    if (error instanceof MercureKeyError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 /** Reads the PEM files of `--tls-cert`/`--tls-key` once at start; a missing file is a configuration error. */
@@ -122,6 +165,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
   const backend = opening.attach(hub);
   const { presence, control, directory } = backend;
+  const mercure = createMercure(config, { log: messageLog, presence, nodeId, logger: nodeLogger });
   const stats = new StatsSampler({ hub, metrics, nodeId, directory });
   const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
   const feed = new AdminFeed(stats, sse);
@@ -129,6 +173,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     (message) => {
       hub.deliver(message);
       backend.observe(message);
+      mercure?.observe(message);
       // Once per message, never per recipient.
       metrics.routed(message.ts);
       feed.record(message);
@@ -172,7 +217,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       bodyLimitBytes: config.bodyLimitBytes,
       isReady: readiness,
       webRoot: config.webRoot ?? DEMO_WEB_ROOT,
-      adapters: [classicRoutes],
+      adapters: mercure === undefined ? [classicRoutes] : [classicRoutes, mercureRoutes(mercure)],
+      pageHeaders: mercure === undefined ? undefined : () => ({ link: mercure.pageLink(hub.lastPosition) }),
       cors: config.corsOrigins.length > 0 ? config.corsOrigins : config.dev,
       trustProxy: config.trustProxy,
       maxHeaderBytes: config.maxHeaderBytes,
@@ -207,7 +253,11 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     metrics,
     polls,
     nodeId,
-    listen: () => lifecycle.listen(),
+    async listen() {
+      const url = await lifecycle.listen();
+      mercure?.start();
+      return url;
+    },
     metricsUrl: () => lifecycle.metricsUrl(),
     close: () => lifecycle.close(),
   };

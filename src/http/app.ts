@@ -47,6 +47,8 @@ export interface AppOptions {
   readonly h2c?: boolean;
   /** Called with the status of every 401 and 403 answered (the metrics count them). */
   readonly onAuthFailure?: (status: 401 | 403) => void;
+  /** Headers of the pages served from `webRoot` (the Mercure discovery `Link`), made per response. */
+  readonly pageHeaders?: (() => Readonly<Record<string, string>>) | undefined;
 }
 
 /** The bundled demo page, served at `/` unless `--web-root` names another directory. */
@@ -107,12 +109,20 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
       common,
     });
   }
+  const pageHeaders = options.pageHeaders;
   await app.register(fastifyStatic, {
     root: options.webRoot,
     prefix: '/',
     index: 'index.html',
     wildcard: false,
     globIgnore: RESERVED_WEB_PATHS,
+    ...(pageHeaders === undefined
+      ? {}
+      : {
+          setHeaders: (response: { setHeader(name: string, value: string): unknown }) => {
+            for (const [name, value] of Object.entries(pageHeaders())) response.setHeader(name, value);
+          },
+        }),
   });
   clientBundleRoutes(app);
   problemPageRoutes(app);
@@ -134,7 +144,8 @@ function corsOf(cors: AppOptions['cors']): FastifyCorsOptions | undefined {
     origin: cors === true ? true : [...cors],
     credentials: true,
     methods: ['GET', 'POST', 'DELETE'],
-    exposedHeaders: ['Retry-After'],
+    // Link and Mercure-Last-Event-ID: Mercure clients on other origins read the cursor from them.
+    exposedHeaders: ['Retry-After', 'Link', 'Mercure-Last-Event-ID'],
     maxAge: 600,
   };
 }

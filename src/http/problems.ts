@@ -80,6 +80,7 @@ export function problemAnswer(error: unknown, request: FailedRequest): ProblemAn
   const retryAfter = extra.retryAfter;
   if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
   if (type.status === 401) headers['www-authenticate'] = 'Bearer realm="herald"';
+  if (error instanceof HeraldError) Object.assign(headers, error.headers);
   headers['content-type'] = PROBLEM_JSON_UTF8;
   return { status: type.status, headers, body: JSON.stringify(problemBody(type, detail, url, extra)) };
 }

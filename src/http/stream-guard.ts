@@ -44,6 +44,7 @@ export class StreamGuard {
       limits.release(ip, userId);
       unwatch?.();
       logClose?.();
+      stream.onClose?.();
     };
     const sub = this.streams.open(request.raw, reply.raw, {
       ...stream,

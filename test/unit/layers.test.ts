@@ -19,6 +19,7 @@ const RANK: Record<string, number> = {
   ops: 2,
   http: 3,
   adapters: 4,
+  mercure: 4,
   '(root)': 5,
 };
 
