@@ -1,0 +1,102 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * The `--log` values that name a Redis, and how each becomes an ioredis client:
+ *
+ * - `redis://[user:password@]host:port/db`: one server; `rediss://` the same over TLS (the server's
+ *   certificate is checked against Node's CAs: add a private CA with `NODE_EXTRA_CA_CERTS`).
+ * - `redis+sentinel://[user:password@]host[:port][,host[:port]…]/<master>[/db]`: the primary that Redis
+ *   Sentinel names for `<master>`, asked of the sentinels listed (port 26379 by default). The user and
+ *   password are the data nodes'; the sentinels' own go in `?sentinelUsername=` and `?sentinelPassword=`.
+ *   After a failover every connection finds the new primary through the sentinels.
+ */
+export const REDIS_URL_FORMS = 'redis[s]://host:port/db or redis+sentinel://host:port[,host:port…]/master';
+
+const SENTINEL_SCHEME = 'redis+sentinel://';
+const DEFAULT_SENTINEL_PORT = 26379;
+/** Query parameters a Sentinel URL may carry; anything else is refused, so a typo is not ignored. */
+const SENTINEL_PARAMETERS = new Set(['sentinelUsername', 'sentinelPassword']);
+
+/** A primary found through Sentinel, as `redis+sentinel://` names it. */
+interface SentinelTarget {
+  readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+  readonly name: string;
+  readonly db: number;
+  readonly username?: string;
+  readonly password?: string;
+  readonly sentinelUsername?: string;
+  readonly sentinelPassword?: string;
+}
+
+/** True when `url` names a Redis (by its scheme); `redisUrlValid` says whether it is complete. */
+export function claimsRedisUrl(url: string): boolean {
+  return url.startsWith('redis://') || url.startsWith('rediss://') || url.startsWith(SENTINEL_SCHEME);
+}
+
+/** True when a claimed `url` can be opened: a parsable server URL, or a complete Sentinel URL. */
+export function redisUrlValid(url: string): boolean {
+  if (url.startsWith(SENTINEL_SCHEME)) return parseSentinelUrl(url) !== undefined;
+  return /^rediss?:\/\/./.test(url) && URL.canParse(url);
+}
+
+/** A client of the Redis `url` names, with `options` (Herald's timeouts and retries) on top. */
+export function redisClient(url: string, options: RedisOptions): Redis {
+  if (!url.startsWith(SENTINEL_SCHEME)) return new Redis(url, options);
+  const target = parseSentinelUrl(url);
+  if (target === undefined) throw new Error('invalid Redis Sentinel URL');
+  return new Redis({
+    ...options,
+    sentinels: [...target.sentinels],
+    name: target.name,
+    db: target.db,
+    role: 'master',
+    username: target.username,
+    password: target.password,
+    sentinelUsername: target.sentinelUsername,
+    sentinelPassword: target.sentinelPassword,
+    // Told of `+switch-master` by the sentinels: reconnect to the new primary at once, rather than keep
+    // writing to a demoted one until it drops the connection.
+    failoverDetector: true,
+    // Every sentinel unreachable: try them again, as the primary connection retries (never give up).
+    sentinelRetryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
+  });
+}
+
+const SENTINEL_URL =
+  /^redis\+sentinel:\/\/(?:([^:@/?#]*)(?::([^@/?#]*))?@)?([^@/?#]+)\/([^/?#]+)(?:\/(\d+))?\/?(?:\?([^#]*))?$/;
+const SENTINEL_HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(?::(\d{1,5}))?$/;
+
+/** The parts of a `redis+sentinel://` URL; undefined when any part is missing or malformed. */
+function parseSentinelUrl(url: string): SentinelTarget | undefined {
+  const match = SENTINEL_URL.exec(url);
+  if (match === null) return undefined;
+  const [, user, password, hosts, name, db, query] = match;
+  const sentinels: { host: string; port: number }[] = [];
+  for (const item of (hosts as string).split(',')) {
+    const host = SENTINEL_HOST.exec(item);
+    if (host === null) return undefined;
+    const port = host[2] === undefined ? DEFAULT_SENTINEL_PORT : Number(host[2]);
+    if (port < 1 || port > 65535) return undefined;
+    sentinels.push({ host: (host[1] as string).replace(/^\[|\]$/g, ''), port });
+  }
+  const params = new URLSearchParams(query ?? '');
+  for (const key of params.keys()) if (!SENTINEL_PARAMETERS.has(key)) return undefined;
+  try {
+    return {
+      sentinels,
+      name: decodeURIComponent(name as string),
+      db: db === undefined ? 0 : Number(db),
+      ...(user ? { username: decodeURIComponent(user) } : {}),
+      ...(password ? { password: decodeURIComponent(password) } : {}),
+      ...(params.has('sentinelUsername')
+        ? { sentinelUsername: params.get('sentinelUsername') as string }
+        : {}),
+      ...(params.has('sentinelPassword')
+        ? { sentinelPassword: params.get('sentinelPassword') as string }
+        : {}),
+    };
+  } catch {
+    // A malformed percent-escape.
+    return undefined;
+  }
+}
