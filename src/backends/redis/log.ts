@@ -420,7 +420,9 @@ export class RedisLog implements Log {
     this.listener = null;
     this.tailRedis.disconnect();
     await this.tailing?.catch(() => {});
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await this.redis.quit().catch(() => {});
+    // `quit` leaves a Sentinel connection's failover detector subscribed to the sentinels; this ends it.
+    this.redis.disconnect();
   }
 
   /** Reads the stream after `cursor` forever, in order; on failure backs off and resumes from the cursor. */
