@@ -1,10 +1,12 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { TlsConnector } from './tls-connector.js';
 
 /**
  * The `--log` values that name a Redis, and how each becomes an ioredis client:
  *
  * - `redis://[user:password@]host:port/db`: one server; `rediss://` the same over TLS (the server's
- *   certificate is checked against Node's CAs: add a private CA with `NODE_EXTRA_CA_CERTS`).
+ *   certificate is checked against Node's CAs: add a private CA with `NODE_EXTRA_CA_CERTS`; see
+ *   `tls-connector.ts`).
  * - `redis+sentinel://[user:password@]host[:port][,host[:port]…]/<master>[/db]`: the primary that Redis
  *   Sentinel names for `<master>`, asked of the sentinels listed (port 26379 by default). The user and
  *   password are the data nodes'; the sentinels' own go in `?sentinelUsername=` and `?sentinelPassword=`.
@@ -39,8 +41,12 @@ export function redisUrlValid(url: string): boolean {
   return /^rediss?:\/\/./.test(url) && URL.canParse(url);
 }
 
-/** A client of the Redis `url` names, with `options` (Herald's timeouts and retries) on top. */
+/**
+ * A client of the Redis `url` names, with `options` (Herald's timeouts and retries) on top; with Sentinel,
+ * `options.sentinelRetryStrategy` says what to do when no sentinel answers.
+ */
 export function redisClient(url: string, options: RedisOptions): Redis {
+  if (url.startsWith('rediss://')) return new Redis(url, { ...options, Connector: TlsConnector });
   if (!url.startsWith(SENTINEL_SCHEME)) return new Redis(url, options);
   const target = parseSentinelUrl(url);
   if (target === undefined) throw new Error('invalid Redis Sentinel URL');
@@ -57,8 +63,6 @@ export function redisClient(url: string, options: RedisOptions): Redis {
     // Told of `+switch-master` by the sentinels: reconnect to the new primary at once, rather than keep
     // writing to a demoted one until it drops the connection.
     failoverDetector: true,
-    // Every sentinel unreachable: try them again, as the primary connection retries (never give up).
-    sentinelRetryStrategy: (times) => Math.min(50 * 2 ** times, 2000),
   });
 }
 

@@ -246,6 +246,10 @@ export class RedisLog implements Log {
    */
   private unseen: string[] = [];
   private tailHealthy = true;
+  /** Set once connected: from then on, a Sentinel URL whose sentinels are all unreachable is retried. */
+  private started = false;
+  /** The first error of a connection before `started` (ioredis's own rejection only says it closed). */
+  private connectError: Error | undefined;
   private closed = false;
   private tailing: Promise<void> | null = null;
 
@@ -257,10 +261,16 @@ export class RedisLog implements Log {
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
       retryStrategy: (times) => Math.min(50 * 2 ** times, MAX_BACKOFF_MS),
+      // No sentinel answers: at start, fail (the node says so and exits); later, keep asking them.
+      sentinelRetryStrategy: (times) => (this.started ? Math.min(50 * 2 ** times, MAX_BACKOFF_MS) : null),
     };
     this.redis = scripted(redisClient(options.url, { ...common, commandTimeout: COMMAND_TIMEOUT_MS }));
     this.tailRedis = scripted(redisClient(options.url, { ...common, socketTimeout: BLOCK_MS * 3 }));
-    for (const client of [this.redis, this.tailRedis]) client.on('error', () => {});
+    // Connections retry on their own; what failed first is kept for the start's error message.
+    for (const client of [this.redis, this.tailRedis])
+      client.on('error', (error: Error) => {
+        if (!this.started) this.connectError ??= error;
+      });
     this.keys = [`${options.prefix}log`, `${options.prefix}epoch`, `${options.prefix}epoch-start`];
     this.pidPrefix = `${options.prefix}id:`;
   }
@@ -279,8 +289,9 @@ export class RedisLog implements Log {
     } catch (error) {
       log.redis.disconnect();
       log.tailRedis.disconnect();
-      throw new StartupError(`cannot use Redis: ${(error as Error).message}`);
+      throw new StartupError(`cannot use Redis: ${(log.connectError ?? (error as Error)).message}`);
     }
+    log.started = true;
     return log;
   }
 
