@@ -18,6 +18,8 @@ export interface StreamRequest {
   readonly headers?: Readonly<Record<string, string | number | readonly string[]>>;
   /** Runs once when the connection closes, after the hub forgot the subscription. */
   readonly onClose?: () => void;
+  /** The client's address as `--trust-proxy` decides it (Fastify's `request.ip`); else the socket's peer. */
+  readonly remoteAddress?: string;
 }
 
 /** Shared by every subscription without groups (most of them), instead of an empty array each. */
@@ -44,7 +46,7 @@ export class StreamOpener implements StreamCloseListener {
     const groups = stream.groups.length === 0 ? NO_GROUPS : stream.groups;
     const subscription = new Subscription(connectionId, stream.userId, groups, sink, sseEncoder, {
       transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
-      remoteAddress: request.socket.remoteAddress ?? '',
+      remoteAddress: stream.remoteAddress ?? request.socket.remoteAddress ?? '',
     });
     sink.subscription = subscription;
     if (request.socket.destroyed) this.hub.detach(subscription);
