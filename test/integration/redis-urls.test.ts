@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { publish } from '../helpers/herald.js';
+import { postJson, publish, startHerald } from '../helpers/herald.js';
 import { HERALD_BIN, spawnHerald } from '../helpers/process.js';
 import { freePort, type RedisServer, redisSkip, startRedis } from '../helpers/redis.js';
 import { isMessage, openSse } from '../helpers/sse-client.js';
@@ -57,6 +57,28 @@ describe('--log rediss://: Redis over TLS', { skip: redisSkip }, () => {
   });
 });
 
+describe('--log redis://…?replicas=N', { skip: redisSkip }, () => {
+  test('with no replica to confirm it, a publish is not acknowledged: 503 log-unavailable', async () => {
+    const redis = await startRedis();
+    const node = await startHerald({ log: `${redis.url}?replicas=1`, redisPrefix: 'replicas:' });
+    try {
+      const { status, body } = await postJson(`${node.url}/messages`, { to: { all: true }, data: 'x' });
+      assert.equal(status, 503);
+      assert.equal(body.type.split('/').at(-1), 'log-unavailable');
+      const logged = node.logs.find((l) =>
+        (l.err as { message?: string } | undefined)?.message?.includes('replicas'),
+      );
+      assert.match(
+        String((logged?.err as { message: string }).message),
+        /replicated the message to 0 of the 1 replicas/,
+      );
+    } finally {
+      await node.close();
+      await redis.stop();
+    }
+  });
+});
+
 describe('--log redis+sentinel://: what the URL must name', () => {
   test('a URL without a master name, with a bad port or an unknown parameter stops the start (exit 2)', async () => {
     for (const url of [
@@ -70,6 +92,18 @@ describe('--log redis+sentinel://: what the URL must name', () => {
       const { code, err } = await run(['--log', url]);
       assert.equal(code, 2, url);
       assert.match(err, /invalid --log=.*redis\+sentinel:\/\/host:port\[,host:port…\]\/master/, url);
+    }
+  });
+
+  test('?replicas= must be a count, on any Redis URL (exit 2)', async () => {
+    for (const url of [
+      'redis://127.0.0.1:6379/0?replicas=one',
+      'rediss://127.0.0.1:6379/0?replicas=-1',
+      'redis+sentinel://127.0.0.1:26379/herald?replicas=',
+    ]) {
+      const { code, err } = await run(['--log', url]);
+      assert.equal(code, 2, url);
+      assert.match(err, /invalid --log=/, url);
     }
   });
 

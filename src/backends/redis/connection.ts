@@ -11,13 +11,19 @@ import { TlsConnector } from './tls-connector.js';
  *   Sentinel names for `<master>`, asked of the sentinels listed (port 26379 by default). The user and
  *   password are the data nodes'; the sentinels' own go in `?sentinelUsername=` and `?sentinelPassword=`.
  *   After a failover every connection finds the new primary through the sentinels.
+ *
+ * Any of them may add `?replicas=N`: a publish is acknowledged only once N replicas have it (Redis `WAIT`),
+ * so a failover to one of them cannot lose it (`replicasOf`).
  */
 export const REDIS_URL_FORMS = 'redis[s]://host:port/db or redis+sentinel://host:port[,host:port…]/master';
 
 const SENTINEL_SCHEME = 'redis+sentinel://';
+/** The query parameter of Herald's own: how many replicas must have a message before it is acknowledged. */
+const REPLICAS = 'replicas';
+const REPLICA_COUNT = /^\d{1,2}$/;
 const DEFAULT_SENTINEL_PORT = 26379;
 /** Query parameters a Sentinel URL may carry; anything else is refused, so a typo is not ignored. */
-const SENTINEL_PARAMETERS = new Set(['sentinelUsername', 'sentinelPassword']);
+const SENTINEL_PARAMETERS = new Set(['sentinelUsername', 'sentinelPassword', REPLICAS]);
 
 /** A primary found through Sentinel, as `redis+sentinel://` names it. */
 interface SentinelTarget {
@@ -28,6 +34,7 @@ interface SentinelTarget {
   readonly password?: string;
   readonly sentinelUsername?: string;
   readonly sentinelPassword?: string;
+  readonly replicas: number;
 }
 
 /** True when `url` names a Redis (by its scheme); `redisUrlValid` says whether it is complete. */
@@ -38,7 +45,23 @@ export function claimsRedisUrl(url: string): boolean {
 /** True when a claimed `url` can be opened: a parsable server URL, or a complete Sentinel URL. */
 export function redisUrlValid(url: string): boolean {
   if (url.startsWith(SENTINEL_SCHEME)) return parseSentinelUrl(url) !== undefined;
-  return /^rediss?:\/\/./.test(url) && URL.canParse(url);
+  if (!/^rediss?:\/\/./.test(url) || !URL.canParse(url)) return false;
+  const replicas = new URL(url).searchParams.get(REPLICAS);
+  return replicas === null || REPLICA_COUNT.test(replicas);
+}
+
+/** The replicas a publish waits for (`?replicas=N`, 0 when absent) of a valid `url`. */
+export function replicasOf(url: string): number {
+  if (url.startsWith(SENTINEL_SCHEME)) return parseSentinelUrl(url)?.replicas ?? 0;
+  return Number(new URL(url).searchParams.get(REPLICAS) ?? 0);
+}
+
+/** `url` without Herald's own parameter: ioredis takes every other one as a client option. */
+function withoutReplicas(url: string): string {
+  const parsed = new URL(url);
+  if (!parsed.searchParams.has(REPLICAS)) return url;
+  parsed.searchParams.delete(REPLICAS);
+  return parsed.toString();
 }
 
 /**
@@ -46,8 +69,9 @@ export function redisUrlValid(url: string): boolean {
  * `options.sentinelRetryStrategy` says what to do when no sentinel answers.
  */
 export function redisClient(url: string, options: RedisOptions): Redis {
-  if (url.startsWith('rediss://')) return new Redis(url, { ...options, Connector: TlsConnector });
-  if (!url.startsWith(SENTINEL_SCHEME)) return new Redis(url, options);
+  if (url.startsWith('rediss://'))
+    return new Redis(withoutReplicas(url), { ...options, Connector: TlsConnector });
+  if (!url.startsWith(SENTINEL_SCHEME)) return new Redis(withoutReplicas(url), options);
   const target = parseSentinelUrl(url);
   if (target === undefined) throw new Error('invalid Redis Sentinel URL');
   return new Redis({
@@ -85,11 +109,14 @@ function parseSentinelUrl(url: string): SentinelTarget | undefined {
   }
   const params = new URLSearchParams(query ?? '');
   for (const key of params.keys()) if (!SENTINEL_PARAMETERS.has(key)) return undefined;
+  const replicas = params.get(REPLICAS);
+  if (replicas !== null && !REPLICA_COUNT.test(replicas)) return undefined;
   try {
     return {
       sentinels,
       name: decodeURIComponent(name as string),
       db: db === undefined ? 0 : Number(db),
+      replicas: replicas === null ? 0 : Number(replicas),
       ...(user ? { username: decodeURIComponent(user) } : {}),
       ...(password ? { password: decodeURIComponent(password) } : {}),
       ...(params.has('sentinelUsername')

@@ -5,7 +5,7 @@ import { DuplicateIdError, type Log, LogUnavailableError, type Replay } from '..
 import { StartupError } from '../../errors.js';
 import { isLogPosition, keyOf, positionOf, splitPosition } from '../../protocol/position.js';
 import type { Audience } from '../../protocol/topics.js';
-import { redisClient } from './connection.js';
+import { redisClient, replicasOf } from './connection.js';
 
 /** Options of the Redis Streams log. */
 export interface RedisLogOptions {
@@ -34,6 +34,8 @@ const COMMAND_TIMEOUT_MS = 2000;
 /** Milliseconds one blocking `XREAD` waits, so a dead socket is noticed within a few of them. */
 const BLOCK_MS = 1000;
 const MAX_BACKOFF_MS = 2000;
+/** Longest a publish waits for its replicas (`?replicas=`), under the command timeout. */
+const WAIT_MS = 1000;
 /** Appended ids kept for the tail to check off; past this many (a tail far behind) the oldest go unchecked. */
 const MAX_UNSEEN = 10_000;
 
@@ -231,6 +233,8 @@ export class RedisLog implements Log {
   /** The keys every script is called with: the stream, its epoch, and where that epoch starts in it. */
   private readonly keys: readonly [stream: string, epoch: string, epochStart: string];
   private readonly pidPrefix: string;
+  /** Replicas that must have a message before it is acknowledged (`?replicas=` of the URL). */
+  private readonly replicas: number;
   private listener: ((message: Message) => void) | null = null;
   private onRestart: ((start: string) => void) | null = null;
   /** The last epoch the listener was told the log restarted in. */
@@ -238,6 +242,8 @@ export class RedisLog implements Log {
   /** Stream id after which the tail reads next. */
   private cursor: string | null = null;
   private tailEpoch: string | null = null;
+  /** Epochs the tail moved on from (a few per lifetime: one per loss of Redis's data). */
+  private readonly leftEpochs = new Set<string>();
   /** Counts the tail's moves to a new epoch, so a read begun before one is not delivered after it. */
   private tailMoves = 0;
   /**
@@ -273,6 +279,7 @@ export class RedisLog implements Log {
       });
     this.keys = [`${options.prefix}log`, `${options.prefix}epoch`, `${options.prefix}epoch-start`];
     this.pidPrefix = `${options.prefix}id:`;
+    this.replicas = replicasOf(options.url);
   }
 
   /** Connects to Redis (failing fast when it cannot be reached) and checks its version. */
@@ -333,10 +340,30 @@ export class RedisLog implements Log {
     const [epoch, ids] = reply;
     if (epoch === 'dup') throw new DuplicateIdError(ids as string);
     this.expectInTail(epoch, ids as string[]);
+    if (this.replicas > 0) await this.replicated();
     return drafts.map((draft, i) => {
       const streamId = (ids as string[])[i] as string;
       return messageFromDraft(draft, positionOf(epoch, streamId), msOf(streamId));
     });
+  }
+
+  /**
+   * Waits until `replicas` replicas have everything this connection wrote (Redis `WAIT`), so an
+   * acknowledged publish survives a failover to any of them; fewer within `WAIT_MS` is a 503. The message
+   * is on the primary then, and may be delivered: an outcome unknown to the publisher, which retries with
+   * its `id`.
+   */
+  private async replicated(): Promise<void> {
+    let acknowledged: number;
+    try {
+      acknowledged = await this.redis.wait(this.replicas, WAIT_MS);
+    } catch (error) {
+      throw unavailable(error);
+    }
+    if (acknowledged < this.replicas)
+      throw new LogUnavailableError(
+        `Redis replicated the message to ${acknowledged} of the ${this.replicas} replicas asked for`,
+      );
   }
 
   async head(): Promise<string> {
@@ -470,12 +497,11 @@ export class RedisLog implements Log {
           }
           // Moved to a new epoch meanwhile (by a read, or the check above): read again from its start.
           if (this.tailMoves !== moves) break;
-          const message = entryMessage(entry);
-          const epoch = (splitPosition(message.pos) as { epoch: string }).epoch;
           // The first entry of an epoch another node started: it begins right after the cursor.
+          const epoch = entryEpoch(entry);
           if (epoch !== this.tailEpoch) this.moveToEpoch(epoch, this.cursor ?? '0-0', false);
           this.cursor = entry[0];
-          this.listener?.(message);
+          this.listener?.(entryMessage(entry));
         }
       } catch (error) {
         if (this.closed) return;
@@ -508,7 +534,11 @@ export class RedisLog implements Log {
    * is already there), and the listener is told, once per epoch, that the log restarted at that position.
    */
   private moveToEpoch(epoch: string, start: string, seek = true): void {
+    // Never back: an epoch this node left can only come from a primary that was demoted meanwhile (a
+    // connection that had not yet followed a failover), and reading it again would repeat messages.
+    if (this.leftEpochs.has(epoch)) return;
     if (epoch !== this.tailEpoch) {
+      if (this.tailEpoch !== null) this.leftEpochs.add(this.tailEpoch);
       this.tailEpoch = epoch;
       this.unseen = [];
       this.tailMoves++;
@@ -583,6 +613,12 @@ function scripted(client: Redis): ScriptedRedis {
   client.defineCommand('heraldRead', { numberOfKeys: 3, lua: READ });
   client.defineCommand('heraldVerify', { numberOfKeys: 3, lua: VERIFY });
   return client as ScriptedRedis;
+}
+
+/** The epoch an entry was appended in: its first field, as `APPEND` writes it. */
+function entryEpoch([, fields]: Entry): string {
+  for (let i = 0; i < fields.length; i += 2) if (fields[i] === 'e') return fields[i + 1] as string;
+  return '';
 }
 
 function entryMessage([streamId, fields]: Entry): Message {
