@@ -43,9 +43,15 @@ export interface SentinelGroup {
 
 /**
  * Starts the group: the primary, a replica that has synchronised with it, then three sentinels (quorum 2,
- * the primary counted down after 1 s) that know the replica and each other, so a failover can be agreed.
+ * the primary counted down after 1 s) that know the replica — and, with `agreeing`, each other, which
+ * takes them a few seconds and only a failover they must agree on (`killPrimary`) needs; `failover` is
+ * one sentinel's decision.
  */
-export async function startSentinelGroup(): Promise<SentinelGroup> {
+export async function startSentinelGroup({
+  agreeing = false,
+}: {
+  agreeing?: boolean;
+} = {}): Promise<SentinelGroup> {
   if (sentinelSkip !== false) throw new Error(sentinelSkip);
   const binary = REDIS_SENTINEL as string;
   const primary = await startRedis();
@@ -94,12 +100,14 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
   }
   const sentinelClients = ports.map(client);
   await eventually(
-    'every sentinel knows the replica and the other sentinels',
+    agreeing
+      ? 'every sentinel knows the replica and the other sentinels'
+      : 'every sentinel knows the replica',
     async () => {
       for (const sentinel of sentinelClients) {
         const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', MASTER_NAME)) as unknown[];
         const others = (await sentinel.call('SENTINEL', 'SENTINELS', MASTER_NAME)) as unknown[];
-        if (replicas.length !== 1 || others.length !== 2) return false;
+        if (replicas.length !== 1 || (agreeing && others.length !== 2)) return false;
       }
       return true;
     },
@@ -144,6 +152,7 @@ export async function startSentinelGroup(): Promise<SentinelGroup> {
       return promoted(other(before));
     },
     async killPrimary() {
+      if (!agreeing) throw new Error('killPrimary needs a group started with { agreeing: true }');
       const before = await primaryPort();
       const server = before === primary.port ? primary : replica;
       process.kill(server.pid, 'SIGKILL');

@@ -258,9 +258,9 @@ async function storedData(group: SentinelGroup): Promise<Set<string>> {
 async function acrossFailover(
   t: TestContext,
   fault: (group: SentinelGroup) => Promise<number>,
-  { replicas = 0 }: { replicas?: number } = {},
+  { replicas = 0, agreeing = false }: { replicas?: number; agreeing?: boolean } = {},
 ): Promise<void> {
-  const group = await startSentinelGroup();
+  const group = await startSentinelGroup({ agreeing });
   const nodes: TestHerald[] = [];
   const subscribers: Subscriber[] = [];
   const publishers: Publisher[] = [];
@@ -363,5 +363,5 @@ describe('Redis Sentinel: Herald nodes on redis+sentinel:// across a failover', 
     acrossFailover(t, (group) => group.failover(), { replicas: 1 }));
 
   test('the primary killed (kill -9) while publishing: every acknowledged message once and in order, or a gap', (t) =>
-    acrossFailover(t, (group) => group.killPrimary()));
+    acrossFailover(t, (group) => group.killPrimary(), { agreeing: true }));
 });
