@@ -61,13 +61,13 @@ export const OPTION_TABLE = {
     default: 'false',
     help: 'development mode: ?user= and ?group= identities, open CORS (never in production)',
   },
-  /** `memory`, `sqlite:<path>` or `redis://…`. */
+  /** `memory`, `sqlite:<path>`, `redis://…`, `rediss://…` or `redis+sentinel://…` (see `backends/redis/connection.ts`). */
   log: {
     flag: 'log',
     env: 'HERALD_LOG',
     kind: 'string',
     default: 'memory',
-    help: 'message log: memory | sqlite:<path> | redis://host:port/db',
+    help: 'message log: memory, sqlite:<path>, redis[s]://host:port/db or redis+sentinel://…/master',
   },
   /** Prefix of every Redis key and channel Herald uses, so several clusters can share one Redis. */
   redisPrefix: {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mintToken } from './auth/mint.js';
+import { redact } from './backends/registry.js';
 import { ConfigError, helpText, loadConfig, parseDuration } from './config.js';
 import { StartupError } from './errors.js';
 import { checkName } from './protocol/grammar.js';
@@ -133,7 +134,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     return;
   }
   const url = await herald.listen();
-  herald.logger.info({ url, log: config.log, dev: config.dev }, `Herald listening on ${url}`);
+  herald.logger.info({ url, log: redact(config.log), dev: config.dev }, `Herald listening on ${url}`);
   const stop = (signal: string): void => {
     herald.logger.info({ signal }, 'shutting down');
     // close() forces connections shut at the drain timeout; this bounds anything else that could hang.

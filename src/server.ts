@@ -14,6 +14,7 @@ import type { Log } from './core/ports.js';
 import type { Subscription } from './core/subscription.js';
 import { AdminFeed, adminRoutes } from './http/admin.js';
 import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
+import { backupRoutes } from './http/backup.js';
 import type { Readiness } from './http/health.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
 import { checkFrameworkListeners } from './http/internals/framework-listeners.js';
@@ -230,6 +231,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   );
   metricsRoutes(app, metrics, identity);
   adminRoutes(app, { hub, log: messageLog, presence, control, identity, stats, feed, nodeId });
+  backupRoutes(app, { identity, backup: backend.backup?.bind(backend) });
   const metricsListener: Server | undefined =
     config.metricsPort === undefined ? undefined : metricsServer(metrics);
   const lifecycle = new NodeLifecycle(config, nodeLogger, {

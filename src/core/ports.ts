@@ -157,6 +157,12 @@ export interface Backend {
    * here); a no-op for backends without any. On the hot path: once per message, never per recipient.
    */
   observe(message: Message): void;
+  /**
+   * Writes a consistent copy of the stored log to the file `path` while the node runs (`GET
+   * /admin/api/backup`). Absent where Herald holds no file: the memory log has nothing to keep, and Redis
+   * is backed up by Redis (RDB/AOF, replicas).
+   */
+  backup?(path: string): Promise<void>;
   /** Releases the directory, then presence, then the log. */
   close(): Promise<void>;
 }

@@ -283,6 +283,24 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
   },
   {
     method: 'GET',
+    path: '/admin/api/backup',
+    tag: 'admin',
+    summary: 'A consistent copy of the SQLite log, made while the node runs',
+    description:
+      "SQLite's online backup API; the copy carries no epoch, so a node restored from it tells its clients of the loss with a `gap`. 404 on the memory and Redis logs.",
+    caller: 'admin',
+    success: [
+      {
+        status: 200,
+        description: 'The SQLite database file.',
+        type: 'application/vnd.sqlite3',
+        schema: { type: 'string', contentEncoding: 'binary' },
+      },
+    ],
+    problems: [401, 403, 404],
+  },
+  {
+    method: 'GET',
     path: '/admin/api/stats',
     tag: 'admin',
     summary: "The dashboard's figures",

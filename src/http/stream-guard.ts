@@ -52,6 +52,8 @@ export class StreamGuard {
       groups: subscriber.groups,
       headers,
       onClose,
+      // Behind a trusted proxy, the client's address (as the limits count it), not the proxy's.
+      remoteAddress: ip,
     });
     // One line per connection opened and closed, at debug level; never one per message. The child logger
     // (and the closure holding it) only exists when debug is on: an idle stream retains nothing for it.
@@ -93,7 +95,7 @@ export class StreamGuard {
         groups: subscriber.groups,
         lastEventId,
         session,
-        info: { transport: 'poll', remoteAddress: request.socket.remoteAddress ?? '' },
+        info: { transport: 'poll', remoteAddress: ip },
         admit: () => limits.acquire(ip, userId),
         watch: expiresAt === undefined ? undefined : (sub) => expiry.add(sub, expiresAt),
       },

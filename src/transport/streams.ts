@@ -24,6 +24,8 @@ export interface StreamRequest {
   readonly greeting?: (connectionId: string) => Greeting;
   /** Narrows what the subscription takes of what is routed to it (see `MessageFilter`). */
   readonly filter?: MessageFilter;
+  /** The client's address as `--trust-proxy` decides it (Fastify's `request.ip`); else the socket's peer. */
+  readonly remoteAddress?: string;
 }
 
 /** Shared by every subscription without groups (most of them), instead of an empty array each. */
@@ -53,7 +55,7 @@ export class StreamOpener implements StreamCloseListener {
     const groups = stream.groups.length === 0 ? NO_GROUPS : stream.groups;
     const info = {
       transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
-      remoteAddress: request.socket.remoteAddress ?? '',
+      remoteAddress: stream.remoteAddress ?? request.socket.remoteAddress ?? '',
     };
     const encoder = stream.encoder ?? sseEncoder;
     const filter = stream.filter ?? null;

@@ -5,11 +5,12 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import type { TestCertificate } from './tls.js';
 
-/** Where `redis-server` is, or undefined. */
-function findRedisServer(): string | undefined {
+/** Where the executable `name` (`redis-server`, `redis-sentinel`) is, or undefined. */
+export function findRedisBinary(name: string): string | undefined {
   for (const dir of ['/usr/bin', '/usr/local/bin', ...(process.env.PATH ?? '').split(delimiter)]) {
-    const candidate = join(dir, 'redis-server');
+    const candidate = join(dir, name);
     try {
       accessSync(candidate, constants.X_OK);
       return candidate;
@@ -18,7 +19,7 @@ function findRedisServer(): string | undefined {
   return undefined;
 }
 
-const REDIS_SERVER = findRedisServer();
+const REDIS_SERVER = findRedisBinary('redis-server');
 
 if (REDIS_SERVER === undefined && process.env.CI) {
   throw new Error('redis-server is required in CI (apt-get install redis-server)');
@@ -62,12 +63,17 @@ export async function freePort(): Promise<number> {
 /**
  * Starts `redis-server` on a free port in a temporary directory: `--save '' --appendonly no`, or with
  * `persistent` an append-only file fsynced on every write (`--appendfsync always`): what it acknowledged
- * survives a kill.
+ * survives a kill. With `tls` it serves TLS only (`rediss://`, clients need no certificate of their own);
+ * `args` are added to its command line (`--replicaof …`).
  */
 export async function startRedis({
   persistent = false,
+  tls,
+  args = [],
 }: {
   persistent?: boolean;
+  tls?: TestCertificate;
+  args?: readonly string[];
 } = {}): Promise<RedisServer> {
   if (REDIS_SERVER === undefined) throw new Error(redisSkip as string);
   const binary = REDIS_SERVER;
@@ -79,8 +85,22 @@ export async function startRedis({
     const proc = spawn(
       binary,
       [
-        '--port',
-        String(port),
+        ...(tls === undefined
+          ? ['--port', String(port)]
+          : [
+              '--port',
+              '0',
+              '--tls-port',
+              String(port),
+              '--tls-cert-file',
+              tls.certPath,
+              '--tls-key-file',
+              tls.keyPath,
+              '--tls-ca-cert-file',
+              tls.certPath,
+              '--tls-auth-clients',
+              'no',
+            ]),
         '--bind',
         '127.0.0.1',
         '--save',
@@ -88,6 +108,7 @@ export async function startRedis({
         ...(persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
         '--dir',
         dir,
+        ...args,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
@@ -112,7 +133,7 @@ export async function startRedis({
   await launch();
   return {
     port,
-    url: `redis://127.0.0.1:${port}/0`,
+    url: `${tls === undefined ? 'redis' : 'rediss'}://127.0.0.1:${port}/0`,
     get pid() {
       return (child as ChildProcess | null)?.pid ?? 0;
     },

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import https from 'node:https';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 
 /** One parsed SSE event, as a WHATWG parser reports it. */
@@ -33,10 +34,24 @@ export interface SseConnection {
   readonly response: http.IncomingMessage;
 }
 
-/** Opens an SSE stream; resolves once the response headers arrived. */
-export function openSse(url: string, headers: Record<string, string> = {}): Promise<SseConnection> {
+/** How a stream connects: over `https:` the CA to trust; the local address to connect from. */
+export interface SseOptions {
+  readonly ca?: Buffer;
+  readonly localAddress?: string;
+}
+
+/** Opens an SSE stream (`http:` or `https:`); resolves once the response headers arrived. */
+export function openSse(
+  url: string,
+  headers: Record<string, string> = {},
+  options: SseOptions = {},
+): Promise<SseConnection> {
   return new Promise((resolve, reject) => {
-    const request = http.get(url, { headers: { accept: 'text/event-stream', ...headers }, agent: false });
+    const request = (url.startsWith('https:') ? https : http).get(url, {
+      headers: { accept: 'text/event-stream', ...headers },
+      agent: false,
+      ...options,
+    });
     request.once('error', reject);
     request.once('response', (response) => {
       const events: ReceivedEvent[] = [];

@@ -1,20 +1,21 @@
 import { StartupError } from '../../errors.js';
 import type { BackendKind } from '../kind.js';
 import { redact } from '../redact.js';
+import { claimsRedisUrl, REDIS_URL_FORMS, redisUrlValid } from './connection.js';
 import { ClusterControl } from './control.js';
 import { RedisLog } from './log.js';
 import { RedisNodeDirectory } from './node-directory.js';
 import { RedisPresence } from './presence.js';
 
 /**
- * `--log redis://…` (or `rediss://`): a cluster on one Redis. The log is a stream every node tails;
- * presence, server-side close and the dashboard's node figures are the cluster's, on the log's command
- * connection.
+ * `--log redis://…` (or `rediss://`, or `redis+sentinel://`: see `connection.ts`): a cluster on one Redis.
+ * The log is a stream every node tails; presence, server-side close and the dashboard's node figures are
+ * the cluster's, on the log's command connection.
  */
 export const redisBackend: BackendKind = {
-  expected: 'redis://host:port/db',
-  claims: (url) => url.startsWith('redis://') || url.startsWith('rediss://'),
-  valid: (url) => /^rediss?:\/\/./.test(url) && URL.canParse(url),
+  expected: REDIS_URL_FORMS,
+  claims: claimsRedisUrl,
+  valid: redisUrlValid,
   async open(url, options) {
     const { logger, keyPrefix: prefix, nodeId, presenceTtlMs: ttlMs } = options;
     let log: RedisLog;
@@ -29,6 +30,11 @@ export const redisBackend: BackendKind = {
             logger.warn({ err: event.error }, 'lost Redis; tailing retries with backoff');
           else if (event.kind === 'resumed')
             logger.info({ after: event.after }, 'Redis is back; tailing resumed');
+          else if (event.kind === 'rolled-back')
+            logger.warn(
+              { epoch: event.epoch, missing: event.missing },
+              'Redis lost messages it had accepted (a failover to a replica that was behind?); clients are told of a gap',
+            );
           else logger.warn({ epoch: event.epoch }, 'Redis lost its history; older ids now get a gap');
         },
       });

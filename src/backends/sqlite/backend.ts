@@ -24,6 +24,6 @@ export const sqliteBackend: BackendKind = {
         else logger.info('pruning the SQLite log works again');
       },
     });
-    return { log, attach: (hub) => localBackend(log, hub) };
+    return { log, attach: (hub) => ({ ...localBackend(log, hub), backup: (path) => log.backup(path) }) };
   },
 };
