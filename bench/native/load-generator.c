@@ -50,6 +50,7 @@
 #define MAX_SOURCES 64
 #define READ_SIZE (256 * 1024)
 #define CARRY_MAX 40
+#define SINGLE_SOURCE_MAX 20000
 #define PADDING "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" /* ~100-byte frames */
 
 enum state { FREE, SUB_CONNECTING, SUB_HEADERS, SUB_WS_ACK, SUB_LIVE, PUB_CONNECTING, PUB_IDLE, PUB_WAITING };
@@ -169,6 +170,8 @@ struct connect_job {
   int source_count;
   uint32_t next, end, window, in_flight, registered, failed;
   int socket_io;
+  /* Bind each connection to one of the sources: only when one source's ports would run short. */
+  int spread;
   char path[512];
   char last_id[256];
   double started, last_registered, deadline, cpu_start;
@@ -187,6 +190,8 @@ static void close_conn(int fd, int reset) {
   close(fd);
 }
 
+static void send_request(int fd, int early);
+
 static int open_subscriber(uint32_t i) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0) return -1;
@@ -194,23 +199,31 @@ static int open_subscriber(uint32_t i) {
     close(fd);
     return -1;
   }
-  int one = 1;
-  /* The port is picked at connect() for the whole 4-tuple, not at bind(), so sources multiply ports. */
-  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-  struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
-  src.sin_addr = job.sources[i % (uint32_t)job.source_count];
-  if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0 ||
-      (connect(fd, (struct sockaddr *)&job.target, sizeof job.target) < 0 && errno != EINPROGRESS)) {
-    close(fd);
-    return -1;
+  if (job.spread) {
+    int one = 1;
+    /* The port is picked at connect() for the whole 4-tuple, not at bind(), so sources multiply ports. */
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_port = 0};
+    src.sin_addr = job.sources[i % (uint32_t)job.source_count];
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
+      close(fd);
+      return -1;
+    }
   }
   struct conn *c = &conns[fd];
   memset(c, 0, sizeof *c);
   c->state = SUB_CONNECTING;
   c->index = i;
   c->opened_at = now_ms();
+  int connected = connect(fd, (struct sockaddr *)&job.target, sizeof job.target);
+  if (connected < 0 && errno != EINPROGRESS) {
+    close(fd);
+    return -1;
+  }
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP, .data.fd = fd};
   epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+  /* On loopback the handshake is usually done when connect() returns: send now, or on EPOLLOUT. */
+  send_request(fd, 1);
   return 0;
 }
 
@@ -226,10 +239,11 @@ static void pump_connects(void) {
   if (!job.active) return;
   while (job.in_flight < job.window && job.next < job.end && now_ms() < job.deadline) {
     uint32_t i = job.next++;
-    if (open_subscriber(i) == 0)
-      job.in_flight++;
-    else
+    job.in_flight++;
+    if (open_subscriber(i) != 0) {
+      job.in_flight--;
       job.failed++;
+    }
   }
   if (job.in_flight == 0 && (job.next >= job.end || now_ms() >= job.deadline)) finish_connect_job();
 }
@@ -253,7 +267,8 @@ static void subscriber_registered(struct conn *c) {
   job.last_registered = now_ms();
 }
 
-static void send_request(int fd) {
+/* Writes the request; `early` (right after connect) leaves a not-yet-connected socket to EPOLLOUT. */
+static void send_request(int fd, int early) {
   struct conn *c = &conns[fd];
   char request[1024];
   char path[600];
@@ -276,7 +291,9 @@ static void send_request(int fd) {
     n = snprintf(request, sizeof request, "GET %s HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n",
                  path);
   }
-  if (write(fd, request, (size_t)n) != n) {
+  ssize_t w = write(fd, request, (size_t)n);
+  if (w < 0 && early && (errno == EAGAIN || errno == ENOTCONN)) return;
+  if (w != n) {
     subscriber_failed(fd);
     return;
   }
@@ -664,6 +681,8 @@ static void command(char *line) {
     for (char *s = strtok(sources, ","); s != NULL && job.source_count < MAX_SOURCES; s = strtok(NULL, ","))
       if (inet_pton(AF_INET, s, &job.sources[job.source_count]) == 1) job.source_count++;
     if (job.source_count == 0) job.sources[job.source_count++].s_addr = htonl(INADDR_LOOPBACK);
+    /* One source holds ~28 000 ports (32768-60999); dropped subscribers are reset, so none linger. */
+    job.spread = job.source_count > 1 && (uint32_t)live_subs + (job.end - first) > SINGLE_SOURCE_MAX;
     job.started = job.last_registered = now_ms();
     job.deadline = job.started + arg_num(line, "capms", 120000);
     job.cpu_start = cpu_ms();
@@ -767,7 +786,7 @@ int main(void) {
           subscriber_failed(fd);
           break;
         }
-        if (e & EPOLLOUT) send_request(fd);
+        if (e & EPOLLOUT) send_request(fd, 0);
         if (conns[fd].state == SUB_HEADERS && (e & EPOLLIN)) read_subscriber(fd);
         break;
       case SUB_HEADERS:
