@@ -122,7 +122,27 @@ note('done');
 // One table: a row per metric, a column per server, each cell the median and its ratio to the C
 // reference; then Herald's ratio to each reference.
 const servers = [...results.keys()];
-const metrics = [...new Set(servers.flatMap((server) => [...(results.get(server)?.keys() ?? [])]))];
+/** Rows by scenario, in the order they run, whichever server first reported them. */
+const ROW_ORDER = [
+  'A ',
+  'D ',
+  'B ',
+  'C unicast',
+  'C generator',
+  'C server',
+  'C batch',
+  'C SDK',
+  'E ',
+  'F ',
+  'RSS',
+];
+const rank = (metric: string): number => {
+  const index = ROW_ORDER.findIndex((prefix) => metric.startsWith(prefix));
+  return index < 0 ? ROW_ORDER.length : index;
+};
+const metrics = [...new Set(servers.flatMap((server) => [...(results.get(server)?.keys() ?? [])]))].sort(
+  (a, b) => rank(a) - rank(b),
+);
 const medianOf = (server: string, metric: string): number => {
   const values = (results.get(server)?.get(metric) ?? []).filter((v) => !Number.isNaN(v));
   return values.length === 0 ? Number.NaN : median(values);
@@ -135,6 +155,12 @@ const format = (value: number): string =>
       : value.toFixed(Math.abs(value) >= 10 ? 1 : 2);
 /** CPU and percentage rows are read as they are: a ratio of them means nothing. */
 const hasRatio = (metric: string): boolean => !metric.endsWith('%');
+/**
+ * Memory figures are the process's resident memory: the kernel's socket buffers are not in it, and a C
+ * server keeps almost nothing else, so a ratio to the C reference means nothing either.
+ */
+const comparable = (reference: string, metric: string): boolean =>
+  hasRatio(metric) && !(reference === C_REFERENCE && /^(A |RSS)/.test(metric));
 /** The generator's CPU row that vouches for a figure (same scenario, same phase). */
 const generatorCpuOf = (metric: string): string | undefined => {
   const phase = /^(C batch|C SDK|[A-F])\b/.exec(metric)?.[1];
@@ -156,7 +182,7 @@ const rows = metrics.map((metric) => {
   const reference = medianOf(C_REFERENCE, metric);
   for (const server of servers) {
     const value = medianOf(server, metric);
-    const share = server === C_REFERENCE || !hasRatio(metric) ? '' : ratio(value, reference);
+    const share = server === C_REFERENCE || !comparable(C_REFERENCE, metric) ? '' : ratio(value, reference);
     const bound = generatorBound(server, metric) ? ' (!)' : '';
     row[server] = `${format(value)}${share === '' ? '' : ` (${share})`}${bound}`;
   }
@@ -172,7 +198,10 @@ if (results.has('herald')) {
   const versus = metrics.filter(hasRatio).map((metric) => {
     const row: Record<string, string> = { metric, herald: format(medianOf('herald', metric)) };
     for (const reference of references) {
-      row[`herald / ${reference}`] = ratio(medianOf('herald', metric), medianOf(reference, metric)) || 'n/a';
+      const value = comparable(reference, metric)
+        ? ratio(medianOf('herald', metric), medianOf(reference, metric))
+        : '';
+      row[`herald / ${reference}`] = value || 'n/a';
     }
     return row;
   });
