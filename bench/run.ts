@@ -154,7 +154,7 @@ const format = (value: number): string =>
       ? String(Math.round(value))
       : value.toFixed(Math.abs(value) >= 10 ? 1 : 2);
 /** CPU and percentage rows are read as they are: a ratio of them means nothing. */
-const hasRatio = (metric: string): boolean => !metric.endsWith('%');
+const hasRatio = (metric: string): boolean => !metric.includes('%');
 /**
  * Memory figures are the process's resident memory: the kernel's socket buffers are not in it, and a C
  * server keeps almost nothing else, so a ratio to the C reference means nothing either.
@@ -195,18 +195,27 @@ printTable(
 );
 if (results.has('herald')) {
   const references = [C_REFERENCE, NODE_HTTP_REFERENCE, 'nchan'].filter((name) => results.has(name));
+  // What Herald's own rows are set against where the references have no such row.
+  const counterpart: Record<string, string> = {
+    'C SDK messages/s': 'C unicast publishes/s',
+    'C SDK p99 ms': 'C unicast p99 ms',
+    'C SDK delivery p99 ms': 'C unicast delivery p99 ms',
+    'E reconnects/s': 'D connections/s',
+  };
   const versus = metrics.filter(hasRatio).map((metric) => {
     const row: Record<string, string> = { metric, herald: format(medianOf('herald', metric)) };
+    const theirs = counterpart[metric] ?? metric;
     for (const reference of references) {
       const value = comparable(reference, metric)
-        ? ratio(medianOf('herald', metric), medianOf(reference, metric))
+        ? ratio(medianOf('herald', metric), medianOf(reference, theirs))
         : '';
       row[`herald / ${reference}`] = value || 'n/a';
     }
     return row;
   });
+  const against = Object.entries(counterpart).map(([mine, theirs]) => `${mine} against their ${theirs}`);
   printTable(
-    'Herald against the references (a rate: above 1 is better for Herald; a size or latency: below)',
+    `Herald against the references (a rate: above 1 is better for Herald; a size or latency: below); ${against.join(', ')}`,
     versus,
   );
 }
