@@ -46,12 +46,13 @@ interface OptionSpec {
  */
 export const OPTION_TABLE = {
   port: { flag: 'port', env: 'HERALD_PORT', kind: 'port', default: '8080', help: 'listen port' },
+  /** `0.0.0.0` (every interface); with `--dev` and no host given, `DEV_HOST` instead (see `loadConfig`). */
   host: {
     flag: 'host',
     env: 'HERALD_HOST',
     kind: 'string',
     default: '0.0.0.0',
-    help: 'listen address',
+    help: 'listen address; with --dev 127.0.0.1 (this machine only) unless set',
   },
   dev: {
     flag: 'dev',
@@ -358,6 +359,83 @@ export const OPTION_TABLE = {
     default: 'false',
     help: 'serve cleartext HTTP/2 (prior knowledge) instead of HTTP/1.1, behind a proxy that speaks it',
   },
+  /** Mercure publishers' key: an HS256 secret, or a PEM public key (inline or a path); serves the hub. */
+  mercurePublisherJwtKey: {
+    meta: 'key',
+    flag: 'mercure-publisher-jwt-key',
+    env: 'HERALD_MERCURE_PUBLISHER_JWT_KEY',
+    kind: 'optional',
+    default: '',
+    help: "Mercure publishers' key (HS256 secret or PEM path); serves the Mercure hub at /.well-known/mercure",
+  },
+  /** Mercure subscribers' key; each of the two keys falls back to the other. */
+  mercureSubscriberJwtKey: {
+    meta: 'key',
+    flag: 'mercure-subscriber-jwt-key',
+    env: 'HERALD_MERCURE_SUBSCRIBER_JWT_KEY',
+    kind: 'optional',
+    default: '',
+    help: "Mercure subscribers' key (HS256 secret or PEM path); either Mercure key falls back to the other",
+  },
+  /** JWKS endpoint of Mercure tokens (RS256, ES256, EdDSA keys by `kid`). */
+  mercureJwksUrl: {
+    meta: 'url',
+    flag: 'mercure-jwks-url',
+    env: 'HERALD_MERCURE_JWKS_URL',
+    kind: 'optional',
+    default: '',
+    help: 'JWKS endpoint of Mercure tokens; also serves the Mercure hub',
+  },
+  /** Anonymous Mercure subscribers (no token) get public updates; otherwise they are refused (401). */
+  mercureAnonymous: {
+    flag: 'mercure-anonymous',
+    env: 'HERALD_MERCURE_ANONYMOUS',
+    kind: 'boolean',
+    default: 'false',
+    help: 'allow Mercure subscribers without a token (they receive public updates only)',
+  },
+  /** The hub's resource identifier: the required `aud` of RFC 9068 tokens, and the base of relative topics. */
+  mercureAudience: {
+    meta: 'url',
+    flag: 'mercure-audience',
+    env: 'HERALD_MERCURE_AUDIENCE',
+    kind: 'optional',
+    default: '',
+    help: "the Mercure hub's resource identifier: required aud of at+jwt tokens (e.g. https://host/.well-known/mercure)",
+  },
+  /** The trusted issuer: the required `iss` of RFC 9068 tokens. */
+  mercureIssuer: {
+    meta: 'issuer',
+    flag: 'mercure-issuer',
+    env: 'HERALD_MERCURE_ISSUER',
+    kind: 'optional',
+    default: '',
+    help: 'required iss of Mercure at+jwt tokens (unchecked when unset)',
+  },
+  /** Name of the cookie carrying a Mercure token; `mercureAuthorization` (older clients) is read too. */
+  mercureCookieName: {
+    flag: 'mercure-cookie-name',
+    env: 'HERALD_MERCURE_COOKIE_NAME',
+    kind: 'string',
+    default: '__Secure-mercure_access_token',
+    help: 'cookie carrying a Mercure token (mercureAuthorization, as older clients send, is read too)',
+  },
+  /** The older `?authorization=` token parameter; off by default, as the draft forbids tokens in URLs. */
+  mercureQueryToken: {
+    flag: 'mercure-query-token',
+    env: 'HERALD_MERCURE_QUERY_TOKEN',
+    kind: 'boolean',
+    default: 'false',
+    help: 'accept a Mercure token in the older ?authorization= query parameter (tokens end up in logs)',
+  },
+  /** Active subscriptions: subscription events and the subscriptions API. */
+  mercureSubscriptions: {
+    flag: 'mercure-subscriptions',
+    env: 'HERALD_MERCURE_SUBSCRIPTIONS',
+    kind: 'boolean',
+    default: 'false',
+    help: 'publish Mercure subscription events and serve the subscriptions API (cluster-wide)',
+  },
 } as const satisfies Record<string, OptionSpec>;
 
 /** Herald's options, validated. Every one is a flag and a `HERALD_*` environment variable; flags win. */
@@ -374,6 +452,9 @@ export const OPTIONS: readonly Option[] = Object.entries(OPTION_TABLE).map(([key
   key: key as keyof Config,
   ...spec,
 }));
+
+/** Where development mode listens when neither `--host` nor `HERALD_HOST` is given: loopback only. */
+export const DEV_HOST = '127.0.0.1';
 
 /** A bad option value: the message is one line naming the option. */
 export class ConfigError extends Error {
@@ -405,7 +486,10 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
     parsed.push([option.key, parseValue(option, raw, source)]);
   }
   // Every key of the table is set above, each by the parser of its kind.
-  const result = Object.fromEntries(parsed) as Config;
+  let result = Object.fromEntries(parsed) as Config;
+  // Development mode lets anyone subscribe as anyone: unless told where to listen, only this machine may.
+  if (result.dev && values.host === undefined && env.HERALD_HOST === undefined)
+    result = { ...result, host: DEV_HOST };
   const logProblem = logUrlProblem(result.log);
   if (logProblem !== undefined) throw new ConfigError(logProblem);
   checkTls(result);
@@ -522,6 +606,7 @@ export function helpText(): string {
       `  ${''.padEnd(26)} env ${option.env}, default ${option.default === '' ? '(none)' : option.default}`,
     );
   }
+  lines.push(`  ${'--version'.padEnd(26)} print the version`);
   lines.push(`  ${'--help'.padEnd(26)} show this text`);
   return lines.join('\n');
 }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { mintToken } from './auth/mint.js';
 import { ConfigError, helpText, loadConfig, parseDuration } from './config.js';
@@ -98,9 +99,19 @@ function exitOnStartFailure(error: unknown): number {
   return 1;
 }
 
+/** The version of the installed package (`package.json` at the package's root, beside `dist/`). */
+export function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return String(manifest.version);
+}
+
 /** The `herald` command: parse options, start the node, stop cleanly on SIGTERM/SIGINT. */
 export async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === 'token') return tokenCommand(argv.slice(1), process.env);
+  if (argv.includes('--version')) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return;
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
     return;

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
-import type { Http2Session } from 'node:http2';
 import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { classicRoutes } from './adapters/classic.js';
@@ -18,13 +16,19 @@ import { AdminFeed, adminRoutes } from './http/admin.js';
 import { buildApp, DEMO_WEB_ROOT } from './http/app.js';
 import type { Readiness } from './http/health.js';
 import { DevIdentity, type IdentityProvider } from './http/identity.js';
+import { checkFrameworkListeners } from './http/internals/framework-listeners.js';
 import { ConnectionLimits, PublishRateLimiter } from './http/limits.js';
 import { metricsRoutes, metricsServer } from './http/metrics.js';
 import { StreamGuard } from './http/stream-guard.js';
 import { TokenIdentity } from './http/token-identity.js';
+import { NodeLifecycle, settlesBy } from './lifecycle.js';
+import { MercureHub } from './mercure/hub.js';
+import { mercureRoutes } from './mercure/routes.js';
+import { MercureKeyError, mercureConfigured } from './mercure/tokens.js';
 import { Metrics } from './ops/metrics.js';
 import { PublishGate } from './ops/publish-gate.js';
 import { StatsSampler } from './ops/stats.js';
+import { checkSocketHandOff } from './transport/http1-socket.js';
 import { LongPoll } from './transport/long-poll.js';
 import { SseTransport } from './transport/sse.js';
 import { StreamOpener } from './transport/streams.js';
@@ -73,12 +77,52 @@ function createIdentity(config: Config): IdentityProvider {
     if (error instanceof KeyConfigError) throw new ConfigError(error.message);
     throw error;
   }
-  if (!verifier.configured) {
+  // A Mercure-only deployment needs no Herald key: the native API then accepts only the static keys.
+  if (!verifier.configured && !mercureConfigured(mercureKeysOf(config))) {
     throw new ConfigError(
-      'production mode needs a token key: set --jwt-secret (HERALD_JWT_SECRET), --jwt-public-key (HERALD_JWT_PUBLIC_KEY) or --jwks-url (HERALD_JWKS_URL), or run with --dev',
+      'production mode needs a token key: set --jwt-secret (HERALD_JWT_SECRET), --jwt-public-key (HERALD_JWT_PUBLIC_KEY), --jwks-url (HERALD_JWKS_URL) or a --mercure-*-jwt-key, or run with --dev',
     );
   }
   return new TokenIdentity(verifier, { publishKey: config.publishKey, adminKey: config.adminKey });
+}
+
+/** The Mercure key options: with any of them set, the Mercure hub is served (development mode or not). */
+function mercureKeysOf(config: Config) {
+  return {
+    publisherKey: config.mercurePublisherJwtKey,
+    subscriberKey: config.mercureSubscriberJwtKey,
+    jwksUrl: config.mercureJwksUrl,
+  };
+}
+
+/** The Mercure hub for this configuration, or undefined when no Mercure key is set. */
+function createMercure(
+  config: Config,
+  deps: ConstructorParameters<typeof MercureHub>[1],
+): MercureHub | undefined {
+  const keys = mercureKeysOf(config);
+  if (!mercureConfigured(keys)) return undefined;
+  try {
+    return new MercureHub(
+      {
+        ...keys,
+        anonymous: config.mercureAnonymous,
+        audience: config.mercureAudience,
+        issuer: config.mercureIssuer,
+        cookieName: config.mercureCookieName,
+        queryToken: config.mercureQueryToken,
+        subscriptions: config.mercureSubscriptions,
+        clockSkewMs: config.jwtClockSkewMs,
+        retryMs: config.retryMs,
+        corsOrigins: config.corsOrigins,
+        presenceTtlMs: config.presenceTtlMs,
+      },
+      deps,
+    );
+  } catch (error) {
+    if (error instanceof MercureKeyError) throw new ConfigError(error.message);
+    throw error;
+  }
 }
 
 /** Reads the PEM files of `--tls-cert`/`--tls-key` once at start; a missing file is a configuration error. */
@@ -91,9 +135,20 @@ function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
   }
 }
 
-/** The composition root: builds log, hub, transports and HTTP from the configuration and wires them. */
+/**
+ * The composition root: builds log, hub, transports and HTTP from the configuration and wires them; the
+ * node's life (listening, draining) is `lifecycle.ts`'s.
+ */
 export async function createHerald(config: Config, logger?: Logger): Promise<Herald> {
-  const log = logger ?? pino({ level: config.logLevel });
+  const nodeLogger = logger ?? pino({ level: config.logLevel });
+  const tls = readTls(config);
+  // What Herald relies on inside Fastify and Node, checked before anything opens: a version that changed
+  // it fails the start (StartupError) instead of serving wrongly. Plain HTTP/1.1 streams alone leave
+  // Node's HTTP server (`transport/http1-socket.ts`); the fast path checks its own when installed.
+  await Promise.all([
+    checkFrameworkListeners(nodeLogger),
+    tls === undefined && !config.h2c ? checkSocketHandOff() : undefined,
+  ]);
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
   const metrics = new Metrics(nodeId);
@@ -103,29 +158,33 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     nodeId,
     keyPrefix: config.redisPrefix,
     presenceTtlMs: config.presenceTtlMs,
-    logger: log,
+    logger: nodeLogger,
   });
   // Every reader and writer of the log goes through the gate: counted, timed, and refused while draining.
   const messageLog = new PublishGate(opening.log, metrics);
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
   const backend = opening.attach(hub);
   const { presence, control, directory } = backend;
+  const mercure = createMercure(config, { log: messageLog, presence, nodeId, logger: nodeLogger });
   const stats = new StatsSampler({ hub, metrics, nodeId, directory });
-  const feed = new AdminFeed(stats);
+  const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
+  const feed = new AdminFeed(stats, sse);
   messageLog.tail(
     (message) => {
       hub.deliver(message);
       backend.observe(message);
+      mercure?.observe(message);
       // Once per message, never per recipient.
       metrics.routed(message.ts);
       feed.record(message);
     },
     (start) => hub.restartAt(start),
   );
-  let closing = false;
-  metrics.watch({ hub, draining: () => closing, adminStreams: () => feed.size });
-  const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
-  const streams = new StreamOpener(hub, sse, nodeId, (error) => log.warn({ err: error }, 'stream failed'));
+  // `lifecycle` is built once the app is; these run only once the node serves.
+  metrics.watch({ hub, draining: () => lifecycle.draining, adminStreams: () => feed.size });
+  const streams = new StreamOpener(hub, sse, nodeId, (error) =>
+    nodeLogger.warn({ err: error }, 'stream failed'),
+  );
   const expiry = new ExpiryWheel<Subscription>((sub) => hub.end(sub, Disconnect.tokenExpired));
   const limits = new ConnectionLimits({
     maxConnections: config.maxConnections,
@@ -144,7 +203,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     burst: config.publishBurst,
   });
   const readiness = async (): Promise<Readiness> => {
-    if (closing) return { ready: false, reason: 'draining' };
+    if (lifecycle.draining) return { ready: false, reason: 'draining' };
     // A backend that knows its storage is unreachable: a load balancer then sends new clients elsewhere.
     if (!backend.available()) return { ready: false, reason: 'log-unreachable' };
     return (await answersWithin(messageLog.head(), 2000))
@@ -154,122 +213,54 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const app = await buildApp(
     { hub, log: messageLog, presence, streams, identity, guard, publishRate, control },
     {
-      logger: log,
+      logger: nodeLogger,
       bodyLimitBytes: config.bodyLimitBytes,
       isReady: readiness,
       webRoot: config.webRoot ?? DEMO_WEB_ROOT,
-      adapters: [classicRoutes],
+      adapters: mercure === undefined ? [classicRoutes] : [classicRoutes, mercureRoutes(mercure)],
+      pageHeaders: mercure === undefined ? undefined : () => ({ link: mercure.pageLink(hub.lastPosition) }),
       cors: config.corsOrigins.length > 0 ? config.corsOrigins : config.dev,
       trustProxy: config.trustProxy,
       maxHeaderBytes: config.maxHeaderBytes,
       maxUrlLength: config.maxUrlLength,
-      tls: readTls(config),
+      tls,
       h2c: config.h2c,
       onAuthFailure: (status) => metrics.authFailure(status),
     },
   );
-  const connections = trackConnections(app.server);
   metricsRoutes(app, metrics, identity);
   adminRoutes(app, { hub, log: messageLog, presence, control, identity, stats, feed, nodeId });
   const metricsListener: Server | undefined =
     config.metricsPort === undefined ? undefined : metricsServer(metrics);
-  let metricsBase: string | undefined;
-  let closed: Promise<void> | undefined;
+  const lifecycle = new NodeLifecycle(config, nodeLogger, {
+    app,
+    hub,
+    log: messageLog,
+    beforeDisconnect: [stats, feed, sse, expiry],
+    afterDisconnect: [polls],
+    detached: sse,
+    metricsListener,
+    backend,
+  });
   if (config.dev)
-    log.warn('DEVELOPMENT MODE: anyone can subscribe as any user with ?user=; never expose this');
+    nodeLogger.warn('DEVELOPMENT MODE: anyone can subscribe as any user with ?user=; never expose this');
 
   return {
     app,
     hub,
     log: messageLog,
-    logger: log,
+    logger: nodeLogger,
     metrics,
     polls,
     nodeId,
     async listen() {
-      await app.listen({ port: config.port, host: config.host });
-      if (metricsListener !== undefined) {
-        await new Promise<void>((resolve, reject) => {
-          metricsListener.once('error', reject);
-          metricsListener.listen(config.metricsPort, config.host, resolve);
-        });
-        metricsBase = baseUrl(config.host, metricsListener.address(), config.metricsPort ?? 0, 'http');
-      }
-      return baseUrl(
-        config.host,
-        app.server.address(),
-        config.port,
-        config.tlsCert === undefined ? 'http' : 'https',
-      );
+      const url = await lifecycle.listen();
+      mercure?.start();
+      return url;
     },
-    metricsUrl: () => metricsBase,
-    close() {
-      closed ??= drain();
-      return closed;
-    },
+    metricsUrl: () => lifecycle.metricsUrl(),
+    close: () => lifecycle.close(),
   };
-
-  async function drain(): Promise<void> {
-    closing = true;
-    const deadline = Date.now() + config.drainTimeoutMs;
-    log.info(
-      {
-        connections: hub.connectionCount,
-        publishes: messageLog.pending,
-        drainTimeoutMs: config.drainTimeoutMs,
-      },
-      'draining',
-    );
-    // Stops listening; requests on kept-alive connections get 503, requests under way finish.
-    const stopped = app.close();
-    if (!(await settlesBy(messageLog.drain(), deadline)))
-      log.warn('publishes still in flight at the deadline');
-    // Every accepted message is now routed: ending a connection flushes what it holds, then says reconnect.
-    stats.close();
-    feed.close();
-    sse.close();
-    expiry.close();
-    hub.disconnectAll(Disconnect.shutdown);
-    polls.close();
-    // Closed streams leave kept-alive sockets behind; close them as they go idle.
-    connections.closeIdle();
-    const idle = setInterval(() => connections.closeIdle(), 50);
-    try {
-      if (!(await settlesBy(stopped, deadline))) {
-        log.warn('drain timeout passed; closing the remaining connections');
-        connections.closeAll();
-        sse.destroyDetached();
-        await stopped;
-      }
-    } finally {
-      clearInterval(idle);
-    }
-    if (metricsListener?.listening) {
-      metricsListener.closeAllConnections();
-      await new Promise((resolve) => metricsListener.close(resolve));
-    }
-    await backend.close();
-    log.info('drained');
-  }
-}
-
-/** True when `promise` settles before `deadline` (ms since the epoch). */
-async function settlesBy(promise: Promise<unknown>, deadline: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<boolean>((resolve) => {
-    timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()));
-  });
-  try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      timeout,
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** True when `probe` resolves within `ms`; false when it rejects or takes longer. */
@@ -279,38 +270,4 @@ async function answersWithin(probe: Promise<unknown>, ms: number): Promise<boole
     () => false,
   );
   return settlesBy(ok, Date.now() + ms).then(async (settled) => settled && (await ok));
-}
-
-function baseUrl(
-  host: string,
-  address: ReturnType<Server['address']>,
-  fallbackPort: number,
-  scheme: 'http' | 'https',
-): string {
-  const port = typeof address === 'object' && address !== null ? address.port : fallbackPort;
-  const shown = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
-  return `${scheme}://${shown.includes(':') ? `[${shown}]` : shown}:${port}`;
-}
-
-/**
- * Closing kept-alive client connections at shutdown. HTTP/1.1 servers do it themselves; an HTTP/2 server
- * has sessions instead: `close()` lets a session's open streams finish, `destroy()` does not wait.
- */
-function trackConnections(server: FastifyInstance['server']): { closeIdle(): void; closeAll(): void } {
-  if ('closeIdleConnections' in server) {
-    return { closeIdle: () => server.closeIdleConnections(), closeAll: () => server.closeAllConnections() };
-  }
-  const sessions = new Set<Http2Session>();
-  (server as EventEmitter).on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.once('close', () => sessions.delete(session));
-  });
-  return {
-    closeIdle: () => {
-      for (const session of sessions) session.close();
-    },
-    closeAll: () => {
-      for (const session of sessions) session.destroy();
-    },
-  };
 }

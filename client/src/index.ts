@@ -18,6 +18,14 @@ export interface HeraldMessage<T = unknown> {
   /** The event name; `message` when the publisher gave none. */
   readonly event: string;
   readonly data: T;
+  /** The groups the message was addressed to (never other users: those stay the publisher's business). */
+  readonly groups: readonly string[];
+  /**
+   * Also addressed to users, a user prefix or everyone, not only to groups; with no `groups`, that is how it
+   * reached this user. On the `EventSource` fallback, which hides what a message was addressed to, `groups`
+   * is empty and this true.
+   */
+  readonly direct: boolean;
 }
 
 /** The server could not replay what was missed: `unknown-id` (e.g. after a restart) or `expired`. */
@@ -421,7 +429,13 @@ class Client implements HeraldClient {
           this.emit('error', error);
         }
       }
-      const message: HeraldMessage = { id: wire.id, event: wire.event, data };
+      const message: HeraldMessage = {
+        id: wire.id,
+        event: wire.event,
+        data,
+        groups: wire.groups,
+        direct: wire.direct,
+      };
       this.emit(wire.event, message);
       this.emit('*', message);
     }

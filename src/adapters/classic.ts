@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { HeraldError, Problems } from '../errors.js';
 import type { HttpDeps } from '../http/deps.js';
 import { userIdParam } from '../http/presence.js';
+import { publish } from '../http/publish.js';
 import { queryOne } from '../http/query.js';
 import { checkName } from '../protocol/grammar.js';
 import { ALL, prefixTopic, userTopic } from '../protocol/topics.js';
@@ -24,19 +25,20 @@ export function classicRoutes(app: FastifyInstance, deps: HttpDeps): void {
     });
   });
 
-  const publish = async (request: FastifyRequest, topic: string): Promise<{ id: string }> => {
-    const publisher = await deps.identity.publisher(request);
-    const message = requiredParam(request, 'message');
-    deps.publishRate.take(publisher.id, 1);
-    const appended = await deps.log.append({ topics: [topic], data: message });
-    return { id: appended.id };
+  /** Sends the `message` query parameter to `topic` (whose parameter was checked before the caller). */
+  const send = async (request: FastifyRequest, topic: string): Promise<{ id: string }> => {
+    const message = await publish(deps, request, () => ({
+      topics: [topic],
+      data: requiredParam(request, 'message'),
+    }));
+    return { id: message.id };
   };
 
-  app.get('/sse/sendMessage', async (request) => publish(request, userTopic(nameParam(request, 'userId'))));
+  app.get('/sse/sendMessage', async (request) => send(request, userTopic(nameParam(request, 'userId'))));
   app.get('/sse/groupSendMessage', async (request) =>
-    publish(request, prefixTopic(nameParam(request, 'groupId'))),
+    send(request, prefixTopic(nameParam(request, 'groupId'))),
   );
-  app.get('/sse/batchSendMessage', async (request) => publish(request, ALL));
+  app.get('/sse/batchSendMessage', async (request) => send(request, ALL));
 
   app.get<{ Params: { userId: string } }>('/sse/close/:userId', async (request) => {
     await deps.identity.publisher(request);

@@ -319,13 +319,15 @@ export class Hub {
         return resumeAt;
       }
       const encoder = sub.encoder;
+      const filter = sub.filter;
       for (const message of page.messages) {
+        if (filter !== null && !filter.accepts(message)) continue;
         this.enqueue(sub, encoder.message(message));
+        this.tally.replayed++;
         // A page is written in slices no larger than the connection's bound, each after the last drained.
         if (sub.pendingBytes >= this.replaySliceBytes && !(await this.writeAndDrain(sub)))
           return registeredAt;
       }
-      this.tally.replayed += page.messages.length;
       covered = page.through;
       if (page.next === undefined) return covered;
       after = page.next;
@@ -359,6 +361,7 @@ export class Hub {
     if (sub.deliveryMark === this.mark) return;
     sub.deliveryMark = this.mark;
     const message = this.current as Message;
+    if (sub.filter !== null && !sub.filter.accepts(message)) return;
     if (sub.held !== null) {
       sub.held.push(message);
       sub.heldBytes += message.data.length;

@@ -43,6 +43,16 @@ export interface Encoder {
  */
 export type Greeting = (resumeId: string) => Buffer;
 
+/**
+ * Decides which of the messages the router reaches a subscription with it actually takes: for protocol
+ * adapters whose subscribers select finer than users and groups (Mercure's topic matchers and private
+ * updates). Consulted once per message and recipient, live and in replay; the router still narrows first.
+ */
+export interface MessageFilter {
+  /** True when the subscription takes `message`. Pure and quick: it runs on the delivery path. */
+  accepts(message: Message): boolean;
+}
+
 /** What the transport knows about the connection, for presence listings. */
 export interface ConnectionInfo {
   readonly transport: string;
@@ -74,5 +84,7 @@ export class Subscription implements Audience {
     /** Its transport's encoder (shared with the transport's other subscriptions). */
     readonly encoder: Encoder,
     readonly info: ConnectionInfo,
+    /** Narrows what the router delivers to it; null (the native API) takes every message routed to it. */
+    readonly filter: MessageFilter | null = null,
   ) {}
 }

@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Disconnect } from '../core/disconnect.js';
 import type { Hub } from '../core/hub.js';
 import type { Message } from '../core/message.js';
 import type { ConnectionControl, Log, Presence } from '../core/ports.js';
 import { HeraldError, Problems } from '../errors.js';
 import type { StatsSample, StatsSampler } from '../ops/stats.js';
 import { encodeEventText, encodeRetry } from '../protocol/sse-frame.js';
+import type { SseSink, SseTransport, StreamCloseListener } from '../transport/sse.js';
+import { hijackForStream, type StreamHeaders } from './hijack.js';
 import type { IdentityProvider } from './identity.js';
 import { MAX_PAGE, userIdParam } from './presence.js';
 import { parseMessage } from './publish-request.js';
@@ -56,15 +61,21 @@ interface TailEntry {
 /**
  * The dashboard's live feed: one `stats` event per sample and a `tail` of the messages routed since the
  * previous one, to every open admin stream. Records messages only while a dashboard is open, and then at
- * most `TAIL_PER_TICK` per second, so the cost on the message path is a size check.
+ * most `TAIL_PER_TICK` per second, so the cost on the message path is a size check. Its streams are SSE
+ * streams like every other (`transport/sse.ts`: the same headers, heartbeat, hand-off and close), written
+ * by the feed instead of the hub.
  */
-export class AdminFeed {
-  private readonly streams = new Map<ServerResponse, { payloads: boolean }>();
+export class AdminFeed implements StreamCloseListener {
+  /** Open admin streams, and whether each shows payloads. */
+  private readonly streams = new Map<SseSink, boolean>();
   private recent: Message[] = [];
   private skipped = 0;
   private readonly unsubscribe: () => void;
 
-  constructor(stats: StatsSampler) {
+  constructor(
+    stats: StatsSampler,
+    private readonly sse: SseTransport,
+  ) {
     this.unsubscribe = stats.subscribe((sample) => this.broadcast(sample));
   }
 
@@ -80,21 +91,31 @@ export class AdminFeed {
     else this.skipped++;
   }
 
-  /** Starts an admin stream on a hijacked response. */
-  open(response: ServerResponse, hello: unknown, payloads: boolean): void {
-    response.write(encodeRetry(2000) + encodeEventText({ event: 'hello', data: JSON.stringify(hello) }));
-    this.streams.set(response, { payloads });
-    response.once('close', () => this.streams.delete(response));
+  /** Starts an admin stream on a hijacked response: the `retry:` hint and a `hello` event, then samples. */
+  open(
+    request: IncomingMessage,
+    response: ServerResponse,
+    headers: StreamHeaders,
+    hello: unknown,
+    payloads: boolean,
+  ): void {
+    const sink = this.sse.start(request, response, this, { headers });
+    // Gone before the route ran: the sink was closed at once.
+    if (request.socket.destroyed) return;
+    sink.write(
+      Buffer.from(encodeRetry(2000) + encodeEventText({ event: 'hello', data: JSON.stringify(hello) })),
+    );
+    this.streams.set(sink, payloads);
+  }
+
+  streamClosed(sink: SseSink): void {
+    this.streams.delete(sink);
   }
 
   /** Ends every admin stream telling the page to reconnect (shutdown); stops listening to samples. */
   close(): void {
     this.unsubscribe();
-    const bye = encodeEventText({
-      event: 'disconnect',
-      data: JSON.stringify({ reason: 'shutdown', reconnect: true }),
-    });
-    for (const response of this.streams.keys()) response.end(bye);
+    for (const sink of this.streams.keys()) sink.end(Disconnect.shutdown);
     this.streams.clear();
   }
 
@@ -113,18 +134,18 @@ export class AdminFeed {
             data: JSON.stringify({ messages: messages.map((m) => tailEntry(m, payloads)), skipped }),
           });
     // Encoded at most once per flavour, whatever the number of dashboards.
-    const texts = new Map<boolean, string>();
-    for (const [response, { payloads }] of this.streams) {
-      if (response.writableLength > MAX_ADMIN_BUFFER) {
-        response.destroy();
+    const frames = new Map<boolean, Buffer>();
+    for (const [sink, payloads] of this.streams) {
+      if (sink.bufferedBytes > MAX_ADMIN_BUFFER) {
+        sink.end(Disconnect.slowConsumer);
         continue;
       }
-      let text = texts.get(payloads);
-      if (text === undefined) {
-        text = stats + tail(payloads);
-        texts.set(payloads, text);
+      let frame = frames.get(payloads);
+      if (frame === undefined) {
+        frame = Buffer.from(stats + tail(payloads));
+        frames.set(payloads, frame);
       }
-      response.write(text);
+      sink.write(frame);
     }
   }
 }
@@ -139,6 +160,9 @@ function tailEntry(message: Message, payloads: boolean): TailEntry {
   };
   return payloads ? { ...entry, data: message.data.slice(0, TAIL_PAYLOAD_CHARS) } : entry;
 }
+
+/** The dashboard's page and script, served at `/admin/` whatever `--web-root` says. */
+export const ADMIN_WEB_ROOT = fileURLToPath(new URL('../../../web/admin/', import.meta.url));
 
 /** Reads a file of an installed package (the dashboard's chart library), once at start. */
 function packageFile(specifier: string): Buffer {
@@ -157,6 +181,14 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   };
 
   app.get('/admin', async (_request, reply) => reply.redirect('/admin/'));
+  // Herald's own files, apart from the pages at `/` (`--web-root` replaces those, never the dashboard).
+  void app.register(fastifyStatic, {
+    root: ADMIN_WEB_ROOT,
+    prefix: '/admin/',
+    index: 'index.html',
+    wildcard: false,
+    decorateReply: false,
+  });
   app.get<{ Params: { file: string } }>('/admin/vendor/:file', async (request, reply) => {
     const file = vendor[request.params.file];
     if (file === undefined) throw new HeraldError(Problems.notFound, `no file ${request.params.file}`);
@@ -213,8 +245,9 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
   app.get('/admin/stream', async (request, reply) => {
     await admin(request);
     const payloads = queryOne((request.query as Record<string, unknown>).payloads) === '1';
-    startStream(reply);
-    deps.feed.open(reply.raw, { node: deps.nodeId, history: deps.stats.history }, payloads);
+    const headers = hijackForStream(reply);
+    const hello = { node: deps.nodeId, history: deps.stats.history };
+    deps.feed.open(request.raw, reply.raw, headers, hello, payloads);
   });
 }
 
@@ -226,17 +259,4 @@ function connectionsOf(deps: AdminDeps, userId: string): ConnectionView[] {
     transport: sub.info.transport,
     remoteAddress: sub.info.remoteAddress,
   }));
-}
-
-function startStream(reply: FastifyReply): void {
-  reply.hijack();
-  const raw = reply.raw;
-  for (const [name, value] of Object.entries(reply.getHeaders())) {
-    if (value !== undefined) raw.setHeader(name, value);
-  }
-  raw.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-store',
-    'x-accel-buffering': 'no',
-  });
 }

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { fileURLToPath } from 'node:url';
-import fastifyCors, { type FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyCorsOptions } from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, {
   type FastifyBaseLogger,
@@ -8,15 +8,18 @@ import Fastify, {
   type FastifyInstance,
   LogController,
 } from 'fastify';
-import { HeraldError, Problems } from '../errors.js';
+import { Problems } from '../errors.js';
 import { clientBundleRoutes } from './client-bundle.js';
+import { installCommonAnswer } from './common-answer.js';
 import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
 import { installFastPublish } from './fast-publish.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { messageRoutes } from './messages.js';
+import { openApiRoutes, recordRoutes } from './openapi.js';
 import { pollRoutes } from './poll.js';
 import { presenceRoutes } from './presence.js';
+import { problemPageRoutes } from './problem-pages.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
 import { requestIdOf } from './request-id.js';
 
@@ -44,10 +47,18 @@ export interface AppOptions {
   readonly h2c?: boolean;
   /** Called with the status of every 401 and 403 answered (the metrics count them). */
   readonly onAuthFailure?: (status: 401 | 403) => void;
+  /** Headers of the pages served from `webRoot` (the Mercure discovery `Link`), made per response. */
+  readonly pageHeaders?: (() => Readonly<Record<string, string>>) | undefined;
 }
 
 /** The bundled demo page, served at `/` unless `--web-root` names another directory. */
 export const DEMO_WEB_ROOT = fileURLToPath(new URL('../../../web/', import.meta.url));
+
+/**
+ * Paths of the web root Herald serves itself (the dashboard, the client, the problem pages): files there
+ * are not served, so a page directory that has them (the bundled one has `admin/`) cannot shadow them.
+ */
+const RESERVED_WEB_PATHS = ['admin/**', 'herald.js', 'problems/**'];
 
 /** Builds the Fastify app: native API, adapters, demo page, problem bodies for every error. */
 export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<FastifyInstance> {
@@ -77,36 +88,17 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
       );
     },
   } as FastifyHttpOptions<Server>) as unknown as FastifyInstance;
+  // First, so `/openapi.json` sees every route, those the composition root adds after this included.
+  recordRoutes(app);
   installProblemHandlers(app);
   // Every body Herald reads is JSON; anything else is a 415, not a string that fails validation later.
   app.removeContentTypeParser('text/plain');
-  // One synchronous hook for every request (an async hook costs a promise and a microtask per request):
-  // the request id echoed back, and the URL length check when configured.
   const maxUrlLength = options.maxUrlLength ?? Number.POSITIVE_INFINITY;
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    const length = request.raw.url?.length ?? 0;
-    if (length > maxUrlLength) {
-      done(
-        new HeraldError(
-          Problems.uriTooLong,
-          `the URL is ${length} characters long; at most ${maxUrlLength} are accepted`,
-        ),
-      );
-      return;
-    }
-    done();
+  const common = await installCommonAnswer(app, {
+    cors: corsOf(options.cors),
+    maxUrlLength,
+    onAuthFailure: options.onAuthFailure,
   });
-  const onAuthFailure = options.onAuthFailure;
-  if (onAuthFailure !== undefined) {
-    // Synchronous: an async hook would cost a promise and a microtask on every response.
-    app.addHook('onResponse', (_request, reply, done) => {
-      if (reply.statusCode === 401 || reply.statusCode === 403) onAuthFailure(reply.statusCode);
-      done();
-    });
-  }
-  const cors = corsOf(options.cors);
-  if (cors !== undefined) await app.register(fastifyCors, cors);
   // Plain HTTP/1.1 only: TLS (HTTP/2 by ALPN) and h2c servers are not `node:http` servers.
   if (options.tls === undefined && options.h2c !== true) {
     installFastPublish(app, deps, {
@@ -114,22 +106,32 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
       bodyLimitBytes: options.bodyLimitBytes,
       maxUrlLength,
       trustProxy: options.trustProxy !== undefined && options.trustProxy !== false,
-      headers: corsHeadersWithoutOrigin(cors),
-      onAuthFailure,
+      common,
     });
   }
+  const pageHeaders = options.pageHeaders;
   await app.register(fastifyStatic, {
     root: options.webRoot,
     prefix: '/',
     index: 'index.html',
     wildcard: false,
+    globIgnore: RESERVED_WEB_PATHS,
+    ...(pageHeaders === undefined
+      ? {}
+      : {
+          setHeaders: (response: { setHeader(name: string, value: string): unknown }) => {
+            for (const [name, value] of Object.entries(pageHeaders())) response.setHeader(name, value);
+          },
+        }),
   });
   clientBundleRoutes(app);
+  problemPageRoutes(app);
   healthRoutes(app, options.isReady);
   eventRoutes(app, deps);
   pollRoutes(app, deps);
   messageRoutes(app, deps);
   presenceRoutes(app, deps);
+  openApiRoutes(app);
   for (const adapter of options.adapters) adapter(app, deps);
   return app;
 }
@@ -142,26 +144,9 @@ function corsOf(cors: AppOptions['cors']): FastifyCorsOptions | undefined {
     origin: cors === true ? true : [...cors],
     credentials: true,
     methods: ['GET', 'POST', 'DELETE'],
-    exposedHeaders: ['Retry-After'],
+    // Link and Mercure-Last-Event-ID: Mercure clients on other origins read the cursor from them.
+    exposedHeaders: ['Retry-After', 'Link', 'Mercure-Last-Event-ID'],
     maxAge: 600,
-  };
-}
-
-/**
- * What the CORS plugin adds to a response when the request has no `Origin` (the only requests the fast
- * path takes): `Vary` for caches, no allowed origin (unless the list holds `*`), the credentials and exposed
- * headers flags. `test/integration/fast-publish.test.ts` compares both paths' headers, so a drift shows.
- */
-function corsHeadersWithoutOrigin(cors: FastifyCorsOptions | undefined): Record<string, string> {
-  if (cors === undefined) return {};
-  const origin = cors.origin;
-  return {
-    vary: 'Origin',
-    ...(Array.isArray(origin) && origin.includes('*') ? { 'access-control-allow-origin': '*' } : {}),
-    ...(cors.credentials === true ? { 'access-control-allow-credentials': 'true' } : {}),
-    ...(Array.isArray(cors.exposedHeaders)
-      ? { 'access-control-expose-headers': cors.exposedHeaders.join(', ') }
-      : {}),
   };
 }
 

@@ -1,7 +1,10 @@
 import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
+import { type CommonAnswer, REQUEST_ID_HEADER } from './common-answer.js';
 import type { HttpDeps } from './deps.js';
 import type { CallerRequest } from './identity.js';
+import { fastifyJsonParser, type JsonParser } from './internals/json-parser.js';
+import { wrapRequestListener } from './internals/request-listener.js';
 import { ACCEPTED_TYPE, publishBody } from './messages.js';
 import { problemAnswer } from './problems.js';
 import { requestIdOf } from './request-id.js';
@@ -13,16 +16,14 @@ export interface FastPublishSettings {
   readonly maxUrlLength: number;
   /** Fastify's `trustProxy` is set: `X-Forwarded-For` may change the client address, so Fastify takes those. */
   readonly trustProxy: boolean;
-  /** What Fastify's hooks add to every response to a request without `Origin` (CORS), in their order. */
-  readonly headers: Readonly<Record<string, string>>;
-  /** Called with the status of every 401 and 403, as Fastify's `onResponse` hook does for its routes. */
-  readonly onAuthFailure?: ((status: 401 | 403) => void) | undefined;
+  /** The headers every answer carries and the count of every answer, shared with Fastify's hooks. */
+  readonly common: CommonAnswer;
 }
 
 /** What the fast path takes from the app: its JSON parser and whether it is closing. */
 interface AppView {
   /** Fastify's own JSON body parser, so both paths parse and reject (`__proto__`, empty bodies) alike. */
-  readonly parseJson: (text: string) => unknown;
+  readonly parseJson: JsonParser;
   /** True once Fastify is closing: its own 503 (with `Connection: close`) answers from then on. */
   readonly closing: () => boolean;
 }
@@ -41,47 +42,15 @@ export function installFastPublish(
   deps: HttpDeps,
   settings: FastPublishSettings,
 ): void {
-  const server = app.server as Server;
-  const listeners = server.listeners('request');
-  const fastify = listeners[0] as RequestListener | undefined;
-  if (fastify === undefined || listeners.length !== 1)
-    throw new Error('the fast path expects Fastify as the only request listener');
   let closing = false;
   app.addHook('preClose', (done) => {
     closing = true;
     done();
   });
-  server.removeListener('request', fastify);
-  const parseJson = jsonParserOf(app);
-  server.on('request', fastPublish(fastify, deps, settings, { parseJson, closing: () => closing }));
-}
-
-/**
- * Fastify's own JSON body parser as a plain function that returns the value or throws Fastify's error
- * (`FST_ERR_CTP_EMPTY_JSON_BODY`, `FST_ERR_CTP_INVALID_JSON_BODY`), with the app's poisoning options.
- */
-function jsonParserOf(app: FastifyInstance): (text: string) => unknown {
-  const parser = app.getDefaultJsonParser(
-    app.initialConfig.onProtoPoisoning ?? 'error',
-    app.initialConfig.onConstructorPoisoning ?? 'error',
+  const view: AppView = { parseJson: fastifyJsonParser(app), closing: () => closing };
+  wrapRequestListener(app.server as Server, app.version, (fastify) =>
+    fastPublish(fastify, deps, settings, view),
   );
-  // Fastify's parser answers synchronously through `done` and reads nothing of the request: one `done`
-  // serves every call.
-  let parsed: unknown;
-  let failure: Error | null = null;
-  const done = (error: Error | null, body?: unknown): void => {
-    failure = error;
-    parsed = body;
-  };
-  return (text: string): unknown => {
-    void parser(undefined as never, text, done);
-    const error = failure as Error | null;
-    const body = parsed;
-    failure = null;
-    parsed = undefined;
-    if (error !== null) throw error;
-    return body;
-  };
 }
 
 /** The request listener: the plain publish here, everything else to `fallback` (Fastify). */
@@ -136,12 +105,11 @@ function serve(
     const answer = problemAnswer(error, {
       url: '/messages',
       ip: caller.ip,
-      log: settings.logger.child({ reqId: id }),
+      logger: settings.logger.child({ reqId: id }),
     });
     // Fastify closes the connection after a body it could not read or parse: the client may send more.
     const close = closeConnection ? { connection: 'close' } : undefined;
-    send(response, answer.status, id, settings.headers, answer.body, { ...close, ...answer.headers });
-    if (answer.status === 401 || answer.status === 403) settings.onAuthFailure?.(answer.status);
+    send(response, answer.status, id, settings.common, answer.body, { ...close, ...answer.headers });
   };
   request.on('data', (chunk: Buffer) => chunks.push(chunk));
   request.on('error', (error: Error & { statusCode?: number }) => {
@@ -158,26 +126,30 @@ function serve(
       return;
     }
     publishBody(deps, caller, body).then(
-      (accepted) => send(response, 202, id, settings.headers, accepted, { 'content-type': ACCEPTED_TYPE }),
+      (accepted) => send(response, 202, id, settings.common, accepted, { 'content-type': ACCEPTED_TYPE }),
       (error: unknown) => fail(error, false),
     );
   });
 }
 
-/** One `writeHead` and one string `end`: Node writes status line, headers and body in a single packet. */
+/**
+ * One `writeHead` and one string `end`: Node writes status line, headers and body in a single packet.
+ * The answer is counted as Fastify's `onResponse` hook counts its own.
+ */
 function send(
   response: ServerResponse,
   status: number,
   id: string,
-  common: Readonly<Record<string, string>>,
+  common: CommonAnswer,
   body: string,
   headers: Readonly<Record<string, string>>,
 ): void {
   response.writeHead(status, {
-    'x-request-id': id,
-    ...common,
+    [REQUEST_ID_HEADER]: id,
+    ...common.headers,
     ...headers,
     'content-length': String(Buffer.byteLength(body)),
   });
   response.end(body);
+  common.answered(status);
 }

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { HttpDeps } from './deps.js';
 import type { CallerRequest } from './identity.js';
+import { type PublishDeps, publish } from './publish.js';
 import { parseBatch, parseMessage } from './publish-request.js';
 
 /** Content type of the 202 body, as Fastify writes it for JSON. */
@@ -9,24 +10,15 @@ export const ACCEPTED_TYPE = 'application/json; charset=utf-8';
 /**
  * Publishes one `POST /messages` body for `caller` through the log, and resolves with the 202 body:
  * `{"id":…}` for one message (a JSON object), `{"ids":[…]}` for a batch (a JSON array). The route and the
- * fast path (`fast-publish.ts`) both call it, so they authorize, validate and rate-limit in the same order.
+ * fast path (`fast-publish.ts`) both call it; it publishes through the one sequence (`publish.ts`).
  */
-export async function publishBody(
-  deps: Pick<HttpDeps, 'identity' | 'log' | 'publishRate'>,
-  caller: CallerRequest,
-  body: unknown,
-): Promise<string> {
-  const publisher = await deps.identity.publisher(caller);
-  if (Array.isArray(body)) {
-    const drafts = parseBatch(body);
-    deps.publishRate.take(publisher.id, drafts.length);
-    const messages = await deps.log.appendMany(drafts);
-    return JSON.stringify({ ids: messages.map((m) => m.id) });
-  }
-  const draft = parseMessage(body);
-  deps.publishRate.take(publisher.id, 1);
-  const message = await deps.log.append(draft);
-  return JSON.stringify({ id: message.id });
+export async function publishBody(deps: PublishDeps, caller: CallerRequest, body: unknown): Promise<string> {
+  const published = await publish(deps, caller, () =>
+    Array.isArray(body) ? parseBatch(body) : parseMessage(body),
+  );
+  return JSON.stringify(
+    Array.isArray(published) ? { ids: published.map((m) => m.id) } : { id: published.id },
+  );
 }
 
 /** `POST /messages`: publish one message or a batch. Plain requests take the fast path before reaching here. */

@@ -62,7 +62,7 @@ export interface FailedRequest {
   readonly url: string;
   readonly ip: string;
   /** The request's logger (with its `reqId`). */
-  readonly log: FastifyBaseLogger;
+  readonly logger: FastifyBaseLogger;
 }
 
 /**
@@ -74,12 +74,13 @@ export function problemAnswer(error: unknown, request: FailedRequest): ProblemAn
   // A ?token= credential must not reach the logs, nor be echoed back in `instance`.
   const url = redactToken(request.url);
   if (type.status >= 500 && type !== Problems.authUnavailable)
-    request.log.error({ err: error, problem: type.code, url }, 'request failed');
-  else request.log.info({ problem: type.code, detail, url, ip: request.ip }, 'request rejected');
+    request.logger.error({ err: error, problem: type.code, url }, 'request failed');
+  else request.logger.info({ problem: type.code, detail, url, ip: request.ip }, 'request rejected');
   const headers: Record<string, string> = {};
   const retryAfter = extra.retryAfter;
   if (typeof retryAfter === 'number') headers['retry-after'] = String(retryAfter);
   if (type.status === 401) headers['www-authenticate'] = 'Bearer realm="herald"';
+  if (error instanceof HeraldError) Object.assign(headers, error.headers);
   headers['content-type'] = PROBLEM_JSON_UTF8;
   return { status: type.status, headers, body: JSON.stringify(problemBody(type, detail, url, extra)) };
 }
@@ -87,7 +88,7 @@ export function problemAnswer(error: unknown, request: FailedRequest): ProblemAn
 /** Answers every error and unknown route with an RFC 9457 problem body, logged once. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error, request, reply) => {
-    const answer = problemAnswer(error, request);
+    const answer = problemAnswer(error, { url: request.url, ip: request.ip, logger: request.log });
     reply.code(answer.status).headers(answer.headers).send(answer.body);
   });
   app.setNotFoundHandler((request, reply) => {

@@ -1,28 +1,12 @@
-import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ExpiryWheel } from '../auth/expiry-wheel.js';
 import type { Subscription } from '../core/subscription.js';
 import type { PollResponse } from '../protocol/wire.js';
 import type { LongPoll } from '../transport/long-poll.js';
 import type { StreamOpener, StreamRequest } from '../transport/streams.js';
+import { hijackForStream } from './hijack.js';
 import type { Subscriber } from './identity.js';
 import type { ConnectionLimits } from './limits.js';
-
-/** Fastify's per-response listener (`setupResponseListeners` in fastify/lib/reply.js), matched by name. */
-const FRAMEWORK_LISTENER = 'onResFinished';
-const ignoreError = (): void => {};
-
-function releaseFrameworkListeners(response: ServerResponse): void {
-  for (const event of ['finish', 'error'] as const) {
-    for (const listener of response.listeners(event)) {
-      if ((listener as { name?: string }).name === FRAMEWORK_LISTENER) {
-        response.removeListener(event, listener as (...args: unknown[]) => void);
-      }
-    }
-  }
-  // An 'error' event without a listener would throw; one shared no-op keeps that as before.
-  if (response.listenerCount('error') === 0) response.on('error', ignoreError);
-}
 
 /**
  * Opens authenticated streams under the connection limits, and ends each when its token expires.
@@ -35,7 +19,7 @@ export class StreamGuard {
     /** Ends a subscription whose token expired (the hub's `end` with `Disconnect.tokenExpired`). */
     private readonly expiry: ExpiryWheel<Subscription>,
     /** Long-polling; each session takes a connection slot for its whole life, like a stream. */
-    private readonly polls?: LongPoll,
+    private readonly polls: LongPoll,
   ) {}
 
   /** Takes a connection slot (or throws 429/503), hijacks the reply and starts the stream. */
@@ -49,18 +33,7 @@ export class StreamGuard {
     const ip = request.ip;
     const userId = subscriber.userId;
     limits.take(ip, userId);
-    reply.hijack();
-    // Headers set by hooks (CORS, request id) live on the reply; a hijacked response must carry them
-    // itself. They go to `writeHead` with the stream's own rather than through `setHeader`, which would
-    // keep a header table (an object and an array per header) on the response for its whole life.
-    const headers: Record<string, string | number | readonly string[]> = {};
-    for (const [name, value] of Object.entries(reply.getHeaders())) {
-      if (value !== undefined) headers[name] = value;
-    }
-    // Fastify keeps a finish/error listener on the response that retains its request, reply and child
-    // logger until the response ends; a hijacked stream needs none of it (no onResponse hook applies to a
-    // stream, and request logging is off), so an idle connection does not hold them for its lifetime.
-    releaseFrameworkListeners(reply.raw);
+    const headers = hijackForStream(reply);
     // One closure per stream for everything its close undoes (the slot, the expiry watch, the log line).
     let released = false;
     let unwatch: (() => void) | undefined;
@@ -71,6 +44,7 @@ export class StreamGuard {
       limits.release(ip, userId);
       unwatch?.();
       logClose?.();
+      stream.onClose?.();
     };
     const sub = this.streams.open(request.raw, reply.raw, {
       ...stream,
@@ -83,10 +57,10 @@ export class StreamGuard {
     // (and the closure holding it) only exists when debug is on: an idle stream retains nothing for it.
     // The close is the stream's own (its socket may no longer belong to the response, see `sse.ts`).
     if (request.log.level === 'debug' || request.log.level === 'trace') {
-      const log = request.log.child({ connection: sub.id, user: sub.userId });
-      log.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
+      const logger = request.log.child({ connection: sub.id, user: sub.userId });
+      logger.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
       const openedAt = sub.openedAt;
-      logClose = () => log.debug({ durationMs: Date.now() - openedAt }, 'stream closed');
+      logClose = () => logger.debug({ durationMs: Date.now() - openedAt }, 'stream closed');
     }
     const gone = request.raw.socket.destroyed || reply.raw.destroyed;
     if (gone) onClose();
@@ -107,7 +81,6 @@ export class StreamGuard {
     lastEventId: string | undefined,
     session: string | undefined,
   ): Promise<PollResponse> {
-    if (this.polls === undefined) throw new Error('long-polling is not configured');
     const limits = this.limits;
     const ip = request.ip;
     const userId = subscriber.userId;

@@ -10,11 +10,19 @@ export const MAX_EVENT_LENGTH = 64;
 /** Maximum length of a publisher-chosen id. */
 export const MAX_ID_LENGTH = 128;
 
-const NAME = /^[A-Za-z0-9._~@:+-]+$/;
-const EVENT = /^[A-Za-z][A-Za-z0-9._:-]*$/;
-// Log positions always start with a digit (`isLogPosition` in position.ts); publisher ids start with a
-// letter or `_`, so the two never collide.
-const PUBLISHER_ID = /^[A-Za-z_][A-Za-z0-9._~:+-]*$/;
+/** What a user id, group name or user prefix is made of; also the `pattern` of the API's JSON schemas. */
+export const NAME_PATTERN = '^[A-Za-z0-9._~@:+-]+$';
+/** What an event name is made of (reserved names aside); also its JSON schema `pattern`. */
+export const EVENT_PATTERN = '^[A-Za-z][A-Za-z0-9._:-]*$';
+/**
+ * What a publisher-chosen id is made of; also its JSON schema `pattern`. Log positions always start with a
+ * digit (`isLogPosition` in position.ts); publisher ids start with a letter or `_`, so the two never collide.
+ */
+export const PUBLISHER_ID_PATTERN = '^[A-Za-z_][A-Za-z0-9._~:+-]*$';
+
+const NAME = new RegExp(NAME_PATTERN);
+const EVENT = new RegExp(EVENT_PATTERN);
+const PUBLISHER_ID = new RegExp(PUBLISHER_ID_PATTERN);
 const LINE_OR_NUL = /[\r\n\0]/;
 
 /**

@@ -1,5 +1,5 @@
-/** Where Herald's problem `type` URIs start; the rest is the problem's code. */
-const PROBLEM_TYPE_BASE = 'https://herald.dev/problems/';
+/** Herald's problem `type`: `/problems/<code>`, relative to the server (or absolute, from older servers). */
+const PROBLEM_TYPE = /\/problems\/([a-z0-9-]+)$/;
 
 /** Why a message was not published: Herald's answer (an RFC 9457 problem), or what went wrong on the way. */
 export class PublishError extends Error {
@@ -57,7 +57,6 @@ export function jsonObject(body: string): Record<string, unknown> | undefined {
 /** A problem's code: the last segment of its `type`, or `http-<status>` when the body is no problem. */
 export function codeOf(problem: Record<string, unknown> | undefined, status: number): string {
   const type = problem?.type;
-  return typeof type === 'string' && type.startsWith(PROBLEM_TYPE_BASE)
-    ? type.slice(PROBLEM_TYPE_BASE.length)
-    : `http-${status}`;
+  const code = typeof type === 'string' ? PROBLEM_TYPE.exec(type)?.[1] : undefined;
+  return code ?? `http-${status}`;
 }

@@ -1,3 +1,4 @@
+import type { DisconnectReason } from '../core/disconnect.js';
 import type { Message } from '../core/message.js';
 import type { Encoder, GapNotice, Greeting } from '../core/subscription.js';
 import { encodeEvent, encodeEventText, encodeRetry, type SseEvent } from '../protocol/sse-frame.js';
@@ -48,4 +49,12 @@ export function sseGreeting(
     for (const event of extra) text += encodeEventText({ ...event, id: resumeId });
     return Buffer.from(text, 'utf8');
   };
+}
+
+/** The last event of a stream the server ends: why, and whether the client should reconnect. */
+export function disconnectFrame(reason: DisconnectReason): string {
+  return encodeEventText({
+    event: 'disconnect',
+    data: JSON.stringify({ reason: reason.code, reconnect: reason.reconnect }),
+  });
 }

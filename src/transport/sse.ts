@@ -1,10 +1,11 @@
-import { Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import type { DisconnectReason } from '../core/disconnect.js';
 import type { Greeting, Sink, Subscription } from '../core/subscription.js';
-import { encodeEventText, HEARTBEAT, type SseEvent } from '../protocol/sse-frame.js';
-import { sseGreeting } from './sse-encoder.js';
+import { HEARTBEAT, type SseEvent } from '../protocol/sse-frame.js';
+import { closeDelimited, takeSocket } from './http1-socket.js';
+import { disconnectFrame, sseGreeting } from './sse-encoder.js';
 
 /** Options of the SSE transport. */
 export interface SseOptions {
@@ -14,6 +15,7 @@ export interface SseOptions {
   readonly heartbeatMs: number;
 }
 
+/** The headers of every SSE stream (with the hijacked reply's own: CORS, request id). */
 const HEADERS_HTTP2 = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-store',
@@ -29,13 +31,21 @@ const HEADERS_HTTP1 = { ...HEADERS_HTTP2, connection: 'close' };
 
 /** Told once when a stream's connection closes. */
 export interface StreamCloseListener {
-  /** `subscription` is the sink's (null when the connection closed before it was set). */
-  streamClosed(subscription: Subscription | null, onClose: (() => void) | undefined): void;
+  streamClosed(sink: SseSink): void;
+}
+
+/** How one stream starts, beyond its request and response. */
+export interface StreamStart {
+  /** Response headers beyond the stream's own (CORS, request id). */
+  readonly headers?: Readonly<Record<string, string | number | readonly string[]>> | undefined;
+  /** Kept on the sink for the close listener (the stream opener's per-stream callback). */
+  readonly onClose?: (() => void) | undefined;
 }
 
 /**
- * SSE over a Node `ServerResponse`: writes headers, frames and heartbeats, and reports the close.
- * One heartbeat timer serves every connection.
+ * SSE over Node's HTTP servers: writes the head, frames and heartbeats, and reports the close. One
+ * heartbeat timer serves every connection. Every stream of the node goes through it: the native
+ * `/events`, the protocol adapters' and the admin dashboard's.
  */
 export class SseTransport {
   private readonly open = new Set<SseSink>();
@@ -43,53 +53,57 @@ export class SseTransport {
 
   constructor(private readonly options: SseOptions) {}
 
-  /** Number of open SSE connections (for tests and metrics). */
-  get size(): number {
-    return this.open.size;
-  }
-
   /**
    * Starts an SSE response and returns its sink. When the connection ends, for any reason, `listener` is
-   * told once, with the sink's `subscription` and `onClose` (one shared listener, no closure per stream).
+   * told once, with the sink (one shared listener, no closure per stream).
+   *
+   * An HTTP/1.1 stream whose socket is its response's alone is handed over from the HTTP server at once
+   * (`http1-socket.ts`) and written through its bare socket (`SocketSink`); every other stream — HTTP/2,
+   * a response queued behind another on a pipelined connection, HTTP/1.1 over TLS — writes through its
+   * response (`ResponseSink`).
    */
   start(
     request: IncomingMessage,
     response: ServerResponse,
     listener: StreamCloseListener,
-    onClose?: () => void,
-    headers?: Readonly<Record<string, string | number | readonly string[]>>,
+    start: StreamStart = {},
   ): SseSink {
     const http2 = request.httpVersionMajor === 2;
-    if (!http2) {
-      // Removing both length headers is Node's documented way to a close-delimited body (no chunking).
-      response.removeHeader('transfer-encoding');
-      response.removeHeader('content-length');
-    }
+    if (!http2) closeDelimited(response);
     const own = http2 ? HEADERS_HTTP2 : HEADERS_HTTP1;
     // All headers in one `writeHead` object: Node then renders them without keeping a header table.
-    response.writeHead(200, headers === undefined ? own : { ...headers, ...own });
+    response.writeHead(200, start.headers === undefined ? own : { ...start.headers, ...own });
     const socket = request.socket;
     socket.setNoDelay(true);
     // A peer that vanished without a FIN is found by TCP keepalive (and by the heartbeat's write error).
     socket.setKeepAlive(true, Math.max(1000, this.options.heartbeatMs));
-    const sink = new SseSink(response, http2 ? null : socket, this, listener, onClose);
+    const detached = http2 ? null : takeSocket(response);
+    // One shared close listener for every stream (no closure or `once` wrapper per connection): the sink
+    // is found on what emits the close.
+    const sink =
+      detached === null
+        ? new ResponseSink(response, this, listener, start.onClose)
+        : new SocketSink(detached, this, listener, start.onClose);
+    if (detached === null) {
+      (response as SinkHolder)[SINK] = sink;
+      response.on('close', onStreamClose);
+    } else {
+      (detached as SinkHolder)[SINK] = sink;
+      detached.on('close', onStreamClose);
+    }
     this.open.add(sink);
     this.ensureHeartbeat();
-    // One shared listener for every stream (no closure or `once` wrapper per connection): the sink is
-    // found on the response.
-    (response as SinkHolder)[SINK] = sink;
-    response.on('close', onStreamClose);
     // The client may have gone before the route ran: then 'close' has already fired.
     if (socket.destroyed) sink.closed();
     return sink;
   }
 
   /**
-   * Destroys every stream detached from its HTTP server: those are no longer in the server's connection
-   * list, so the drain's `closeAllConnections` does not reach them and calls this beside it.
+   * Destroys every stream handed over from its HTTP server: those are no longer in the server's
+   * connection list, so the drain's `closeAllConnections` does not reach them and calls this beside it.
    */
   destroyDetached(): void {
-    for (const sink of this.open) sink.destroyIfDetached();
+    for (const sink of this.open) if (sink instanceof SocketSink) sink.destroy();
   }
 
   /** Called once by a sink whose connection closed. */
@@ -103,7 +117,7 @@ export class SseTransport {
     return sseGreeting(this.options.retryMs, connectionId, extra);
   }
 
-  /** Stops the heartbeat; connections are ended by the hub. */
+  /** Stops the heartbeat; connections are ended by the hub (and the admin feed). */
   close(): void {
     this.stopHeartbeat();
   }
@@ -126,131 +140,42 @@ export class SseTransport {
 const SINK = Symbol('herald.sseSink');
 type SinkHolder = { [SINK]?: SseSink };
 
-/** The one `close` listener of every stream: on its response, then on its socket once detached. */
+/** The one `close` listener of every stream: on its socket once handed over, else on its response. */
 function onStreamClose(this: SinkHolder): void {
   this[SINK]?.closed();
 }
 
-const ignoreError = (): void => {};
-
-/**
- * What Node's HTTP/1.1 server attaches to every connection (lib/_http_server.js,
- * `connectionListenerInternal`), by event and function name. Node 20, 22 and 24 use these names.
- */
-const SERVER_LISTENERS: readonly (readonly [event: string, name: string])[] = [
-  ['data', 'bound socketOnData'],
-  ['end', 'bound socketOnEnd'],
-  ['close', 'bound socketOnClose'],
-  ['drain', 'bound socketOnDrain'],
-  ['error', 'socketOnError'],
-  ['timeout', 'socketOnTimeout'],
-  ['resume', 'onSocketResume'],
-  ['pause', 'onSocketPause'],
-];
-
-/** The parts of Node's internal HTTP parser (`socket.parser`) the detach uses; checked before use. */
-interface HttpParser {
-  incoming: unknown;
-  socket: unknown;
-  onIncoming: unknown;
-  _consumed?: boolean;
-  unconsume(): void;
-  finish(): unknown;
-  remove(): void;
-  close(): void;
-}
-
-type HttpSocket = Socket & { parser?: HttpParser | null; server?: unknown };
-
-function isParser(value: unknown): value is HttpParser {
-  const parser = value as Partial<HttpParser> | null | undefined;
-  return (
-    typeof parser?.unconsume === 'function' &&
-    typeof parser.finish === 'function' &&
-    typeof parser.remove === 'function' &&
-    typeof parser.close === 'function'
-  );
-}
-
-function closeParser(parser: HttpParser): void {
-  parser.close();
+/** Resolves once `stream` drained below its high-water mark, or closed. */
+function drainedOf(stream: Writable): Promise<void> {
+  // `drain` follows only a write that reached the high-water mark: below it, it never comes (and there is
+  // nothing to wait for). Read off the length: HTTP/2 responses have no `writableNeedDrain`.
+  if (stream.writableLength < stream.writableHighWaterMark || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
 }
 
 /**
- * Hands an HTTP/1.1 socket whose stream has started from Node's HTTP server to the stream alone, as
- * Node does itself for an `upgrade` (lib/_http_server.js, `onParserExecuteCommon`): the server's
- * listeners come off the socket, the parser stops reading it and is released (with its native state and
- * its entry in the server's connection list), and the response lets go of the socket. The response and
- * request are then garbage; an idle stream keeps only its `Socket`.
- *
- * Node has no public call for this, so it uses the parser's methods and the server's listener names:
- * every one is checked first, and when anything differs (another Node version, another request already
- * parsed behind this one, a body still coming) nothing is changed and the stream stays on the response.
+ * One SSE stream: what the hub (or the admin feed) writes frames to. The two kinds differ only in what
+ * they write to; the close is common.
  */
-function detachFromHttpServer(response: ServerResponse, socket: HttpSocket): boolean {
-  const parser = socket.parser;
-  const request = response.req;
-  if (!isParser(parser) || parser.incoming !== request || !request.complete) return false;
-  // Plain `node:http` servers only: HTTP/1.1 over TLS is served by the HTTP/2 server (`allowHTTP1`),
-  // which keeps no connection list for the drain to close, so those streams stay on their response.
-  if (!(socket.server instanceof HttpServer) || socket.destroyed || !socket.writable) return false;
-  const found: [string, (...args: unknown[]) => void][] = [];
-  for (const [event, name] of SERVER_LISTENERS) {
-    const listener = socket.listeners(event).find((f) => (f as { name?: string }).name === name);
-    if (listener === undefined) return false;
-    found.push([event, listener as (...args: unknown[]) => void]);
-  }
-  for (const [event, listener] of found) socket.removeListener(event, listener);
-  if (parser._consumed === true) parser.unconsume();
-  parser._consumed = false;
-  parser.finish();
-  // Out of the server's connection list (request timeouts, closeIdle/closeAll).
-  parser.remove();
-  parser.socket = null;
-  parser.incoming = null;
-  parser.onIncoming = null;
-  // `socket.on` is wrapped by the server while the socket has a parser; with none it reverts to net's.
-  socket.parser = null;
-  // Deleted once its stack has surely unwound (Node does the same with a parser it does not pool).
-  setImmediate(closeParser, parser);
-  // A `drained()` still waiting on the response (a replay queued behind another response on a pipelined
-  // connection) would never hear from it again: let it go on; the next one waits on the socket.
-  if (response.listenerCount('drain') > 0) response.emit('drain');
-  response.detachSocket(socket);
-  socket.setTimeout(0);
-  socket.on('error', ignoreError);
-  socket.on('close', onStreamClose);
-  // The server's sockets allow half-open; a client's FIN now ends the stream (Node's socketOnEnd did it).
-  socket.allowHalfOpen = false;
-  // Read on, discarding what comes (nothing is answered after a close-delimited body), to see the FIN.
-  socket.resume();
-  return true;
-}
-
-/**
- * One SSE stream. Over HTTP/1.1 the first write goes through the response (it carries the status line
- * and headers); then, once the socket is this response's alone, the socket is detached from the HTTP
- * server and every later write, the end and the close go straight through it. A response still queued
- * behind another on a pipelined connection has no socket yet and keeps writing through the response, as
- * does a stream whose socket cannot be detached (see `detachFromHttpServer`), and every HTTP/2 stream.
- */
-export class SseSink implements Sink {
-  /** The subscription this sink writes for, set by its opener; handed to the close listener. */
+export abstract class SseSink implements Sink {
+  /** The subscription this sink writes for, set by its opener (null for the admin feed's streams). */
   subscription: Subscription | null = null;
-  /** Until the socket is detached; then null, and the response is garbage. */
-  private response: ServerResponse | null;
-  /** Set once headers are out and the socket is this response's alone. */
-  private direct: Socket | null = null;
   private listener: StreamCloseListener | null;
 
   constructor(
-    response: ServerResponse,
-    private readonly socket: Socket | null,
     private readonly transport: SseTransport,
     listener: StreamCloseListener,
-    private readonly onClose: (() => void) | undefined,
+    /** The opener's per-stream callback, run by the close listener. */
+    readonly onClose: (() => void) | undefined,
   ) {
-    this.response = response;
     this.listener = listener;
   }
 
@@ -260,81 +185,97 @@ export class SseSink implements Sink {
     if (listener === null) return;
     this.listener = null;
     this.transport.forget(this);
-    listener.streamClosed(this.subscription, this.onClose);
+    listener.streamClosed(this);
+  }
+
+  abstract write(chunk: Buffer): void;
+  abstract get bufferedBytes(): number;
+  abstract drained(): Promise<void>;
+  abstract end(reason: DisconnectReason): void;
+}
+
+/**
+ * A stream written through its response: HTTP/2 streams, and HTTP/1.1 streams whose socket could not be
+ * handed over. The response's close is the stream's.
+ */
+export class ResponseSink extends SseSink {
+  constructor(
+    private readonly response: ServerResponse,
+    transport: SseTransport,
+    listener: StreamCloseListener,
+    onClose: (() => void) | undefined,
+  ) {
+    super(transport, listener, onClose);
   }
 
   write(chunk: Buffer): void {
-    const direct = this.direct;
-    if (direct !== null) {
-      if (!direct.destroyed) direct.write(chunk);
-      return;
-    }
-    const response = this.response as ServerResponse;
-    if (response.writableEnded || response.destroyed) return;
-    response.write(chunk);
-    const socket = this.socket;
-    if (socket === null || response.socket !== socket) return;
-    this.direct = socket;
-    if (detachFromHttpServer(response, socket)) {
-      this.response = null;
-      (socket as SinkHolder)[SINK] = this;
-      (response as SinkHolder)[SINK] = undefined;
-    }
+    const response = this.response;
+    if (!response.writableEnded && !response.destroyed) response.write(chunk);
   }
 
   get bufferedBytes(): number {
-    return (this.response ?? (this.direct as Socket)).writableLength;
+    return this.response.writableLength;
   }
 
   drained(): Promise<void> {
-    const stream: Writable = this.direct ?? (this.response as ServerResponse);
-    // `drain` follows only a write that reached the high-water mark: below it, it never comes (and there is
-    // nothing to wait for). Read off the length: HTTP/2 responses have no `writableNeedDrain`.
-    if (stream.writableLength < stream.writableHighWaterMark || stream.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = (): void => {
-        stream.off('drain', done);
-        stream.off('close', done);
-        resolve();
-      };
-      stream.on('drain', done);
-      stream.on('close', done);
-    });
+    return drainedOf(this.response);
   }
 
   end(reason: DisconnectReason): void {
     const response = this.response;
-    if (response === null) {
-      const socket = this.direct as Socket;
-      if (socket.destroyed) return;
-      if (!reason.notify) socket.destroy();
-      else if (socket.writable) {
-        socket.write(disconnectFrame(reason));
-        // A FIN once the frame is out, then the close (as Node does after a `Connection: close` response).
-        socket.destroySoon();
-      }
-      return;
-    }
     if (response.writableEnded || response.destroyed) return;
-    if (!reason.notify) {
-      // Its output is already past the bound: drop it; the client resumes from the last id it received.
-      response.destroy();
-      return;
-    }
-    // Through the response when it still owns the socket: a close-delimited body adds no framing, and Node
-    // then closes the connection as it does for any response that ends.
-    response.end(disconnectFrame(reason));
-  }
-
-  /** Drops a detached connection at once (the drain's deadline); one still on its response is the server's. */
-  destroyIfDetached(): void {
-    if (this.response === null) this.direct?.destroy();
+    // Its output is already past the bound: drop it; the client resumes from the last id it received.
+    if (!reason.notify) response.destroy();
+    // A close-delimited body adds no framing; Node then closes the connection as for any response.
+    else response.end(disconnectFrame(reason));
   }
 }
 
-function disconnectFrame(reason: DisconnectReason): string {
-  return encodeEventText({
-    event: 'disconnect',
-    data: JSON.stringify({ reason: reason.code, reconnect: reason.reconnect }),
-  });
+/**
+ * An HTTP/1.1 stream written straight to its bare socket, handed over from the HTTP server at start
+ * (`http1-socket.ts`): frames are `socket.write`s, the end is the `disconnect` frame then a FIN, and the
+ * socket's close is the stream's. The socket comes corked with the response head in it, so the head
+ * leaves with the first frame in one packet.
+ */
+export class SocketSink extends SseSink {
+  constructor(
+    private readonly socket: Socket,
+    transport: SseTransport,
+    listener: StreamCloseListener,
+    onClose: (() => void) | undefined,
+  ) {
+    super(transport, listener, onClose);
+  }
+
+  write(chunk: Buffer): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    socket.write(chunk);
+    if (socket.writableCorked !== 0) socket.uncork();
+  }
+
+  get bufferedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  drained(): Promise<void> {
+    return drainedOf(this.socket);
+  }
+
+  end(reason: DisconnectReason): void {
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    if (!reason.notify) socket.destroy();
+    else if (socket.writable) {
+      socket.write(disconnectFrame(reason));
+      // A FIN once the frame is out (uncorking what waits), then the close, as Node does after a
+      // `Connection: close` response.
+      socket.destroySoon();
+    }
+  }
+
+  /** Drops the connection at once (the drain's deadline). */
+  destroy(): void {
+    this.socket.destroy();
+  }
 }

@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Hub } from '../core/hub.js';
-import { Subscription } from '../core/subscription.js';
+import { type Encoder, type Greeting, type MessageFilter, Subscription } from '../core/subscription.js';
 import type { SseEvent } from '../protocol/sse-frame.js';
 import { ConnectionIds, resumePoint } from './connection-ids.js';
-import type { SseTransport, StreamCloseListener } from './sse.js';
+import type { SseSink, SseTransport, StreamCloseListener } from './sse.js';
 import { sseEncoder } from './sse-encoder.js';
 
 /** Who a stream is for, after authentication. */
@@ -18,6 +18,12 @@ export interface StreamRequest {
   readonly headers?: Readonly<Record<string, string | number | readonly string[]>>;
   /** Runs once when the connection closes, after the hub forgot the subscription. */
   readonly onClose?: () => void;
+  /** A protocol adapter's own frames (Mercure's ids and fields); default: Herald's `sseEncoder`. */
+  readonly encoder?: Encoder;
+  /** A protocol adapter's own first frames, given the connection id; default: `retry:` and `connected`. */
+  readonly greeting?: (connectionId: string) => Greeting;
+  /** Narrows what the subscription takes of what is routed to it (see `MessageFilter`). */
+  readonly filter?: MessageFilter;
 }
 
 /** Shared by every subscription without groups (most of them), instead of an empty array each. */
@@ -40,24 +46,31 @@ export class StreamOpener implements StreamCloseListener {
   /** Starts the stream on `response`; returns its subscription. */
   open(request: IncomingMessage, response: ServerResponse, stream: StreamRequest): Subscription {
     const connectionId = this.ids.next();
-    const sink = this.sse.start(request, response, this, stream.onClose, stream.headers);
+    const sink = this.sse.start(request, response, this, {
+      headers: stream.headers,
+      onClose: stream.onClose,
+    });
     const groups = stream.groups.length === 0 ? NO_GROUPS : stream.groups;
-    const subscription = new Subscription(connectionId, stream.userId, groups, sink, sseEncoder, {
+    const info = {
       transport: request.httpVersionMajor === 2 ? 'sse-h2' : 'sse',
       remoteAddress: request.socket.remoteAddress ?? '',
-    });
+    };
+    const encoder = stream.encoder ?? sseEncoder;
+    const filter = stream.filter ?? null;
+    const subscription = new Subscription(connectionId, stream.userId, groups, sink, encoder, info, filter);
     sink.subscription = subscription;
     if (request.socket.destroyed) this.hub.detach(subscription);
     const lastEventId = stream.lastEventId === undefined ? undefined : resumePoint(stream.lastEventId);
-    const greeting = this.sse.greeting(connectionId, stream.greetingEvents);
+    const greeting =
+      stream.greeting?.(connectionId) ?? this.sse.greeting(connectionId, stream.greetingEvents);
     if (!subscription.closed) this.hub.attach(subscription, lastEventId, greeting).catch(this.onError);
     return subscription;
   }
 
   /** A stream's connection closed: the hub forgets its subscription, then the stream's own callback runs. */
-  streamClosed(subscription: Subscription | null, onClose: (() => void) | undefined): void {
-    if (subscription !== null) this.hub.detach(subscription);
-    onClose?.();
+  streamClosed(sink: SseSink): void {
+    if (sink.subscription !== null) this.hub.detach(sink.subscription);
+    sink.onClose?.();
   }
 }
 

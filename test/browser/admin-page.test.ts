@@ -46,6 +46,27 @@ describe('admin dashboard in headless Chromium', {
     await node?.close();
   });
 
+  test('locked, the page shows only the key box: no dashboard, no figures, no forms', async () => {
+    await page.goto(`${node.url}/admin`);
+    await page.waitForSelector('#login-form', { state: 'visible' });
+    assert.equal(await page.isVisible('#dashboard'), false, 'the dashboard is hidden');
+    for (const selector of ['#connections', '#find-form', '#send-form', '#tail', '#logout'])
+      assert.equal(await page.isVisible(selector), false, `${selector} is hidden`);
+    // Nothing of the page below the key box takes room either.
+    const box = await page.locator('#login').boundingBox();
+    const height = await page.evaluate(
+      () =>
+        (globalThis as unknown as { document: { body: { scrollHeight: number } } }).document.body
+          .scrollHeight,
+    );
+    assert.ok(
+      box !== null && height <= box.y + box.height + 100,
+      `page height ${height} ends near the key box`,
+    );
+    mkdirSync(RESULTS, { recursive: true });
+    await page.screenshot({ path: `${RESULTS}admin-locked.png`, fullPage: true });
+  });
+
   test('asks for the admin key, then shows the live figures', async () => {
     await page.goto(`${node.url}/admin`);
     await page.waitForSelector('#login-form', { state: 'visible' });

@@ -18,17 +18,27 @@ export interface HeraldProcess {
 
 /**
  * Starts `bin/herald.js` on 127.0.0.1 with `args` (in development mode unless `dev` is false), on a free
- * port unless `args` name one; resolves once it listens.
+ * port unless `args` name one; resolves once it listens. `command`: an installed `herald` to run instead,
+ * as a shell would (its `#!/usr/bin/env node` line picks the first `node` on `PATH`).
  */
 export async function spawnHerald(
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
-  { dev = true }: { dev?: boolean } = {},
+  { dev = true, command }: { dev?: boolean; command?: string } = {},
 ): Promise<HeraldProcess> {
   const port = args.includes('--port') ? [] : ['--port', '0'];
+  const heraldArgs = [
+    ...(dev ? ['--dev'] : []),
+    '--host',
+    '127.0.0.1',
+    ...port,
+    '--log-level',
+    'info',
+    ...args,
+  ];
   const child = spawn(
-    process.execPath,
-    [HERALD_BIN, ...(dev ? ['--dev'] : []), '--host', '127.0.0.1', ...port, '--log-level', 'info', ...args],
+    command ?? process.execPath,
+    command === undefined ? [HERALD_BIN, ...heraldArgs] : heraldArgs,
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   const exited = once(child, 'exit').then(() => {});

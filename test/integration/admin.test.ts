@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { bearer, request, tokenFor } from '../helpers/auth.js';
+import { eventually } from '../helpers/eventually.js';
 import { publish, startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
 import { isMessage, openSse } from '../helpers/sse-client.js';
 
@@ -148,5 +154,76 @@ describe('admin stream and page', () => {
     assert.equal(script.status, 200);
     assert.match(script.headers.get('content-type') ?? '', /javascript/);
     assert.equal((await fetch(`${node.url}/admin/vendor/other.js`)).status, 404);
+  });
+});
+
+describe("with --web-root, the pages at / are yours and the dashboard stays Herald's", () => {
+  let node: TestHerald;
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'herald-web-root-'));
+    await writeFile(join(root, 'index.html'), '<!doctype html><title>my app</title><p>my own page</p>');
+    // A page directory that has its own admin/ and herald.js does not shadow Herald's (nor stop the start).
+    await mkdir(join(root, 'admin'));
+    await writeFile(join(root, 'admin', 'index.html'), 'not the dashboard');
+    await writeFile(join(root, 'herald.js'), 'not the client');
+    node = await startSecureHerald({ webRoot: root });
+  });
+  after(async () => {
+    await node?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('/ serves the web root, and /admin, its script, its chart library and /herald.js are still served', async () => {
+    const home = await fetch(`${node.url}/`);
+    assert.equal(home.status, 200);
+    assert.match(await home.text(), /my own page/);
+    const redirect = await fetch(`${node.url}/admin`, { redirect: 'manual' });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('location'), '/admin/');
+    for (const [path, type, text] of [
+      ['/admin/', /^text\/html/, /Herald admin/],
+      ['/admin/admin.js', /javascript/, /sessionStorage/],
+      ['/admin/vendor/uplot.js', /javascript/, /uPlot/],
+      ['/herald.js', /javascript/, /export/],
+    ] as const) {
+      const response = await fetch(`${node.url}${path}`);
+      assert.equal(response.status, 200, path);
+      assert.match(response.headers.get('content-type') ?? '', type, path);
+      assert.match(await response.text(), text, path);
+    }
+  });
+});
+
+describe('admin stream on the SSE transport', () => {
+  test('the admin stream is an SSE stream like every other: close-delimited, its socket handed over, heartbeats, and a disconnect event at shutdown', async () => {
+    const node = await startHerald({ heartbeatMs: 50 });
+    const sockets: Socket[] = [];
+    (node.herald.app.server as Server).on('connection', (socket: Socket) => sockets.push(socket));
+    let closed = false;
+    try {
+      const stream = await openSse(`${node.url}/admin/stream`, { origin: 'http://app.example' });
+      await stream.waitFor(1, (e) => e.event === 'hello');
+      assert.equal(stream.headers['content-type'], 'text/event-stream; charset=utf-8');
+      assert.equal(stream.headers.connection, 'close');
+      assert.equal(stream.headers['transfer-encoding'], undefined);
+      assert.equal(stream.headers['access-control-allow-origin'], 'http://app.example');
+      assert.match(String(stream.headers['x-request-id']), /./);
+      assert.equal(stream.retries[0], 2000);
+      const [socket] = sockets;
+      assert.equal(
+        (socket as Socket & { parser?: unknown }).parser,
+        null,
+        'handed over from the HTTP server',
+      );
+      await eventually('a heartbeat comment arrived', () => stream.comments.length > 0);
+      await node.close();
+      closed = true;
+      const [bye] = await stream.waitFor(1, (e) => e.event === 'disconnect');
+      assert.deepEqual(JSON.parse(bye?.data ?? ''), { reason: 'shutdown', reconnect: true });
+      await stream.ended;
+    } finally {
+      if (!closed) await node.close();
+    }
   });
 });

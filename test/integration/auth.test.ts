@@ -16,7 +16,7 @@ import { b64url, bearer, nowSeconds, publishAs, request, signClaims, tokenFor } 
 import { startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
 import { isMessage, openSse } from '../helpers/sse-client.js';
 
-const PROBLEM = 'https://herald.dev/problems/';
+const PROBLEM = '/problems/';
 
 /** Asserts a refused request: status, problem type, and a detail matching `detail`. */
 function assertProblem(

@@ -34,14 +34,14 @@ describe('bad input gets a precise problem, logged once, and loses nothing', () 
     assert.equal(response.status, 413);
     assert.match(response.headers.get('content-type') ?? '', PROBLEM_JSON);
     const body = (await response.json()) as JsonBody;
-    assert.equal(body.type, 'https://herald.dev/problems/body-too-large');
+    assert.equal(body.type, '/problems/body-too-large');
     assert.equal(body.status, 413);
   });
 
   test('malformed JSON is a 400 malformed-json problem, logged once', async () => {
     const { status, body } = await postJson(`${node.url}/messages`, '{"to": {"all": true}, "data": ');
     assert.equal(status, 400);
-    assert.equal(body.type, 'https://herald.dev/problems/malformed-json');
+    assert.equal(body.type, '/problems/malformed-json');
     assert.equal(body.title, Problems.malformedJson.title);
     assert.equal(rejections(/JSON/).length, 1, 'exactly one log line for the rejection');
   });
@@ -84,10 +84,7 @@ describe('bad input gets a precise problem, logged once, and loses nothing', () 
       body: 'hello',
     });
     assert.equal(response.status, 415);
-    assert.equal(
-      ((await response.json()) as JsonBody).type,
-      'https://herald.dev/problems/unsupported-media-type',
-    );
+    assert.equal(((await response.json()) as JsonBody).type, '/problems/unsupported-media-type');
   });
 
   test('an unknown route is a 404 problem', async () => {
@@ -135,12 +132,41 @@ describe('bad input gets a precise problem, logged once, and loses nothing', () 
     stream.close();
   });
 
-  test('docs/api.md lists every problem code of the catalogue, and no other', async () => {
+  test("a problem's type resolves to a page of this Herald that explains it", async () => {
+    const response = await fetch(`${node.url}/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"to":',
+    });
+    const body = (await response.json()) as JsonBody;
+    assert.equal(body.type, '/problems/malformed-json');
+    const page = await fetch(new URL(body.type, response.url));
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    const text = await page.text();
+    assert.match(text, /<h1>The body is not valid JSON<\/h1>/);
+    assert.match(text, /HTTP 400/);
+    assert.match(text, /the body is not JSON, or is empty/);
+  });
+
+  test('/problems/ lists every problem type, and an unknown one is a 404 problem', async () => {
+    const index = await (await fetch(`${node.url}/problems/`)).text();
+    for (const type of Object.values(Problems))
+      assert.ok(index.includes(`/problems/${type.code}"`), type.code);
+    const unknown = await getJson(`${node.url}/problems/no-such-thing`);
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.type, PROBLEM_JSON);
+    assert.equal(unknown.body.type, '/problems/not-found');
+  });
+
+  test('docs/api.md lists every problem code of the catalogue with its status and when, and no other', async () => {
     const docs = await readFile(new URL('../../../docs/api.md', import.meta.url), 'utf8');
     const documented = new Set(
-      [...docs.matchAll(/\|\s*`([a-z-]+)`\s*\|\s*(\d{3})\s*\|/g)].map((m) => `${m[1]} ${m[2]}`),
+      [...docs.matchAll(/^\|\s*`([a-z-]+)`\s*\|\s*(\d{3})\s*\|(.*)\|\s*$/gm)].map(
+        (m) => `${m[1]} ${m[2]} ${m[3]?.trim()}`,
+      ),
     );
-    const catalogue = new Set(Object.values(Problems).map((p) => `${p.code} ${p.status}`));
+    const catalogue = new Set(Object.values(Problems).map((p) => `${p.code} ${p.status} ${p.when}`));
     assert.deepEqual(
       [...catalogue].filter((c) => !documented.has(c)),
       [],

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { describe, test } from 'node:test';
-import { OPTIONS } from '../../src/config.js';
+import { loadConfig, OPTIONS } from '../../src/config.js';
+import { spawnHerald } from '../helpers/process.js';
 
 const BIN = new URL('../../../bin/herald.js', import.meta.url).pathname;
 
@@ -36,6 +38,65 @@ describe('the herald command', () => {
     for (const option of OPTIONS) {
       const row = new RegExp(`\\|\\s*\`--${option.flag}\`\\s*\\|\\s*\`${option.env}\`\\s*\\|`);
       assert.match(readme, row, `--${option.flag} in README.md`);
+    }
+  });
+
+  test('--version prints the version of the package', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../../package.json', import.meta.url), 'utf8'));
+    const { code, out } = await run(['--version']);
+    assert.equal(code, 0);
+    assert.equal(out, `${version}\n`);
+  });
+
+  test('development mode listens on 127.0.0.1 only when no --host is given', async () => {
+    const child = spawn(process.execPath, [BIN, '--dev', '--port', '0'], {
+      env: { PATH: process.env.PATH, HERALD_LOG_LEVEL: 'info' },
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          const match = /Herald listening on (http:\/\/[^"\s]+)/.exec(out);
+          if (match?.[1]) resolve(match[1]);
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+      });
+      const { hostname, port } = new URL(url);
+      assert.equal(hostname, '127.0.0.1');
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+      // Bound to 0.0.0.0 it would answer on every address of the machine, 127.0.0.2 too (Linux routes
+      // all of 127/8 to loopback); bound to 127.0.0.1 only, a connection to 127.0.0.2 is refused.
+      const refused = await new Promise<string>((resolve) => {
+        const socket = connect({ host: '127.0.0.2', port: Number(port) });
+        socket.once('connect', () => {
+          socket.destroy();
+          resolve('connected');
+        });
+        socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? 'error'));
+      });
+      assert.equal(refused, 'ECONNREFUSED');
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  });
+
+  test('--host or HERALD_HOST choose the address in development mode; production mode keeps 0.0.0.0', () => {
+    assert.equal(loadConfig(['--dev'], {}).host, '127.0.0.1');
+    assert.equal(loadConfig(['--dev', '--host', '0.0.0.0'], {}).host, '0.0.0.0');
+    assert.equal(loadConfig(['--dev'], { HERALD_HOST: '::' }).host, '::');
+    assert.equal(loadConfig([], { HERALD_DEV: '1' }).host, '127.0.0.1');
+    assert.equal(loadConfig([], {}).host, '0.0.0.0');
+  });
+
+  test('a node started with --host 127.0.0.2 in development mode listens there', async () => {
+    const node = await spawnHerald(['--host', '127.0.0.2']);
+    try {
+      assert.equal(new URL(node.url).hostname, '127.0.0.2');
+      assert.equal((await fetch(`${node.url}/healthz`)).status, 200);
+    } finally {
+      await node.kill();
     }
   });
 

@@ -164,6 +164,27 @@ describe('POST /messages fast path: the same answers as Fastify, byte for byte',
     }
   });
 
+  test('the CORS headers of a request without Origin are the same on both paths for every CORS setting (asked of the plugin)', async () => {
+    for (const corsOrigins of [['*'], ['https://app.example', 'https://other.example']]) {
+      const other = await startHerald({ dev: false, ...TEST_KEYS, corsOrigins });
+      try {
+        const answers = await bothPaths(other, MESSAGE, { authorization: `Bearer ${TEST_KEYS.publishKey}` });
+        assertSameAnswer({ ...answers, fast: { ...answers.fast, body: answers.fastify.body } }, 202);
+      } finally {
+        await other.close();
+      }
+    }
+    // Without CORS configured (production, no --cors-origin), no CORS header on either path.
+    const plain = await startSecureHerald();
+    try {
+      const answers = await bothPaths(plain, MESSAGE, { authorization: `Bearer ${TEST_KEYS.publishKey}` });
+      assertSameAnswer({ ...answers, fast: { ...answers.fast, body: answers.fastify.body } }, 202);
+      assert.equal(answers.fast.headers.vary, undefined);
+    } finally {
+      await plain.close();
+    }
+  });
+
   test('pipelined requests on one keep-alive connection are answered in order, whichever path serves them', async () => {
     const requests = [
       rawPost('/messages', MESSAGE, { headers: { 'x-request-id': 'p1' } }),
@@ -271,7 +292,7 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
   test('a publisher id already in the log is the same 409', async () => {
     const body = JSON.stringify({ to: { all: true }, id: 'once', data: 'x' });
     const refused = await refusedAfterOnce({}, body, 409);
-    assert.equal(JSON.parse(refused.body).type, 'https://herald.dev/problems/duplicate-id');
+    assert.equal(JSON.parse(refused.body).type, '/problems/duplicate-id');
   });
 
   test('once the log refuses appends for a drain, both paths answer the same 503 draining', async () => {
@@ -282,7 +303,7 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
       await gate.drain();
       const answers = await bothPaths(node, MESSAGE);
       assertSameAnswer(answers, 503);
-      assert.equal(JSON.parse(answers.fast.body).type, 'https://herald.dev/problems/draining');
+      assert.equal(JSON.parse(answers.fast.body).type, '/problems/draining');
     } finally {
       await node.close();
     }
@@ -303,7 +324,7 @@ describe('POST /messages fast path: the same refusals as Fastify', () => {
       connection.write(first.slice(split) + rawPost('/messages', MESSAGE));
       const [accepted, refused] = await connection.responses(2);
       assert.equal(accepted?.status, 503, 'the publish under way meets the drained log');
-      assert.equal(JSON.parse(accepted?.body ?? '').type, 'https://herald.dev/problems/draining');
+      assert.equal(JSON.parse(accepted?.body ?? '').type, '/problems/draining');
       assert.equal(refused?.status, 503);
       assert.deepEqual(JSON.parse(refused?.body ?? ''), {
         error: 'Service Unavailable',

@@ -5,7 +5,7 @@ import { bearer, request, tokenFor, until } from '../helpers/auth.js';
 import { startHerald, startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
 import { openSse, type SseConnection } from '../helpers/sse-client.js';
 
-const PROBLEM = 'https://herald.dev/problems/';
+const PROBLEM = '/problems/';
 
 async function openAs(node: TestHerald, user: string): Promise<SseConnection> {
   return openSse(`${node.url}/events`, bearer(await tokenFor(user)));

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { getJson, postJson, publish, startHerald } from '../helpers/herald.js';
 import { redisSkip, startRedis } from '../helpers/redis.js';
 
-const LOG_UNAVAILABLE = 'https://herald.dev/problems/log-unavailable';
+const LOG_UNAVAILABLE = '/problems/log-unavailable';
 
 describe('503 log-unavailable', { skip: redisSkip }, () => {
   test("with Redis stopped, a publish answers the fixed detail without the driver's message, which its one log line keeps", async () => {

@@ -90,7 +90,7 @@ describe('replay after Last-Event-ID', () => {
       data: 'b',
     });
     assert.equal(duplicate.status, 409);
-    assert.equal(duplicate.body.type, 'https://herald.dev/problems/duplicate-id');
+    assert.equal(duplicate.body.type, '/problems/duplicate-id');
     await publish(node.url, { to: { users: ['frank'] }, data: 'after' });
     const resumed = await openSse(`${node.url}/events?user=frank`, { 'last-event-id': 'order-17' });
     const [replayed] = await resumed.waitFor(1, isMessage);

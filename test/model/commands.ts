@@ -1,5 +1,7 @@
 import fc from 'fast-check';
+import { topicsOf } from '../../src/protocol/topics.js';
 import { TEST_KEYS } from '../helpers/herald.js';
+import { legacyToken } from '../helpers/mercure.js';
 import type { Model, ModelTarget } from './model.js';
 import type { Subscriber } from './subscriber.js';
 import type { World, WorldNode } from './world.js';
@@ -54,6 +56,44 @@ async function post(node: WorldNode | undefined, body: unknown): Promise<Outcome
   }
 }
 
+/** A Mercure publisher token of Symfony's default shape (publish anywhere), for `PublishViaMercure`. */
+const mercurePublisher = legacyToken({ publish: ['*'] });
+
+/**
+ * POSTs one update to `/.well-known/mercure` on `node`, form-encoded, its topics the Herald topics of `to`
+ * (docs/mercure.md: those reach Herald's subscribers). The answer is the id, a position as `#<position>`.
+ */
+async function postMercure(
+  node: WorldNode | undefined,
+  to: ModelTarget,
+  data: string,
+  pid?: string,
+): Promise<Outcome> {
+  if (node === undefined || node.process === null) return { kind: 'refused', status: 0 };
+  const form = new URLSearchParams();
+  for (const topic of topicsOf(to)) form.append('topic', topic);
+  form.append('data', data);
+  if (pid !== undefined) form.append('id', pid);
+  try {
+    const response = await fetch(`${node.url}/.well-known/mercure`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await mercurePublisher}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: form.toString(),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const text = await response.text();
+    if (response.status === 200)
+      return { kind: 'accepted', ids: [text.startsWith('#') ? text.slice(1) : text] };
+    return response.status >= 500 ? { kind: 'maybe' } : { kind: 'refused', status: response.status };
+  } catch (error) {
+    const code = (error as { cause?: { code?: string } }).cause?.code;
+    return code === 'ECONNREFUSED' ? { kind: 'refused', status: 0 } : { kind: 'maybe' };
+  }
+}
+
 const dataOf = (tag: number, size: number): string => `${tag}|${'x'.repeat(size)}`;
 const describeTarget = (to: ModelTarget): string =>
   Object.entries(to)
@@ -96,6 +136,26 @@ class Publish implements Command {
   }
   toString = (): string =>
     `publish(${describeTarget(this.to)}${this.withPid ? ' with-id' : ''} ${this.size}B via n${this.via + 1})`;
+}
+
+/** The same publish through the Mercure hub: one data path, so subscribers see it as any message. */
+class PublishViaMercure implements Command {
+  constructor(
+    readonly to: ModelTarget,
+    readonly withPid: boolean,
+    readonly via: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const tag = model.newTag();
+    const pid = this.withPid ? `p${tag}` : undefined;
+    if (pid !== undefined) real.pids.push(pid);
+    const node = real.world.nodes[this.via % real.world.nodes.length];
+    const outcome = await postMercure(node, this.to, dataOf(tag, 32), pid);
+    record(model, outcome, [{ tag, to: this.to, pid }]);
+  }
+  toString = (): string =>
+    `mercure-publish(${describeTarget(this.to)}${this.withPid ? ' with-id' : ''} via n${this.via + 1})`;
 }
 
 class PublishBatch implements Command {
@@ -355,6 +415,7 @@ export function commandsFor(backend: World['backend'], replayPath?: string): fc.
     fc
       .tuple(targetArb, fc.boolean(), fc.constantFrom(8, 200), node)
       .map(([to, pid, size, via]) => new Publish(to, pid, size, via)),
+    fc.tuple(targetArb, fc.boolean(), node).map(([to, pid, via]) => new PublishViaMercure(to, pid, via)),
     fc
       .tuple(fc.array(targetArb, { minLength: 2, maxLength: 5 }), node)
       .map(([tos, via]) => new PublishBatch(tos, via)),

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_KEYS } from '../helpers/herald.js';
+import { MERCURE_SECRET } from '../helpers/mercure.js';
 import { type HeraldProcess, spawnHerald } from '../helpers/process.js';
 import { type RedisServer, startRedis } from '../helpers/redis.js';
 import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
@@ -97,6 +98,9 @@ export class World {
       TEST_KEYS.publishKey,
       '--admin-key',
       TEST_KEYS.adminKey,
+      // The Mercure hub too: `PublishViaMercure` publishes through it (one data path).
+      '--mercure-publisher-jwt-key',
+      MERCURE_SECRET,
     ];
     // A node restarted right after a kill may find its port in TIME_WAIT for a moment, or its SQLite
     // file still locked by the dying process: try again briefly.

@@ -19,6 +19,7 @@ const RANK: Record<string, number> = {
   ops: 2,
   http: 3,
   adapters: 4,
+  mercure: 4,
   '(root)': 5,
   // The publisher SDK (`herald-push/publisher`) is a client of the HTTP API: see the test below.
   publisher: 0,
@@ -90,6 +91,21 @@ test('the publisher SDK imports only itself and node: built-ins, and no server c
       if (!inside && local && !target.startsWith('..'))
         violations.push(`${relative(SRC, file)} imports ${specifier}`);
     }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('only the internals fence reaches into Node and Fastify: listeners by name, the HTTP parser, private fields', async () => {
+  const fence = [join(SRC, 'http', 'internals'), join(SRC, 'transport', 'http1-socket.ts')];
+  const inFence = (file: string): boolean => fence.some((place) => !relative(place, file).startsWith('..'));
+  const reaching = /\.listeners\(|\.parser\b|\b_httpMessage\b|\b_consumed\b|getDefaultJsonParser/;
+  const violations: string[] = [];
+  for (const file of await sources(SRC)) {
+    if (inFence(file)) continue;
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    lines.forEach((line, index) => {
+      if (reaching.test(line)) violations.push(`${relative(SRC, file)}:${index + 1}: ${line.trim()}`);
+    });
   }
   assert.deepEqual(violations, []);
 });
