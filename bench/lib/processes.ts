@@ -1,10 +1,12 @@
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { nativePath } from './native.js';
 
-/** The project root (bench files run from dist/bench/...). */
-export const ROOT = new URL('../../../', import.meta.url).pathname;
+import { ROOT } from './root.js';
+
+export { ROOT };
 
 /** `taskset -c <core>` when available, so server and load generator each get one core. */
 export function pinned(core: number, command: string, args: string[]): [string, string[]] {
@@ -79,25 +81,73 @@ export function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
 }
 
-/** The load generator in its own process, pinned to `core`. */
-export function startLoadGenerator(core: number): LoadGenerator {
-  const script = `${ROOT}dist/bench/lib/load-generator.js`;
-  const [command, argv] = pinned(core, process.execPath, [script]);
-  const child = existsSync('/usr/bin/taskset')
-    ? spawn(command, argv, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
-    : fork(script, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new LoadGenerator(child);
+/** CPU time (user + system) of a process and its descendants so far, in ms (from /proc; 10 ms ticks). */
+export function cpuTreeMs(pid: number): number {
+  let ticks = 0;
+  const seen = new Set<number>();
+  const visit = (p: number): void => {
+    if (seen.has(p) || seen.size > 64) return;
+    seen.add(p);
+    try {
+      // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, 'utf8').trim();
+      for (const child of children === '' ? [] : children.split(' ')) visit(Number(child));
+    } catch {}
+  };
+  visit(pid);
+  return ticks * 10;
 }
 
-/** IPC wrapper of `load-generator.ts`; every wait is bounded by a time cap. */
-export class LoadGenerator {
-  constructor(private readonly child: ChildProcess) {}
+/** The C load generator (`bench/native/load-generator.c`) in its own process, pinned to `core`. */
+export async function startLoadGenerator(core: number): Promise<LoadGenerator> {
+  const [command, argv] = pinned(core, nativePath('load-generator'), []);
+  const generator = new LoadGenerator(spawn(command, argv, { stdio: ['pipe', 'pipe', 'inherit'] }));
+  await generator.next('ready', 5000);
+  return generator;
+}
 
-  /** Sends `command` and resolves with the reply named `event` (rejects on an error reply or after `capMs`). */
-  request<T>(command: Record<string, unknown>, event: string, capMs = 180_000): Promise<T> {
-    const reply = this.next<T>(event, capMs);
-    this.child.send(command);
-    return reply;
+/** A command's fields; arrays are sent comma-separated. No value may hold a space or a line break. */
+export type GeneratorCommand = { readonly cmd: string } & Readonly<
+  Record<string, string | number | readonly string[] | undefined>
+>;
+
+/** An answer of the load generator: a JSON line naming its event. */
+type Answer = { readonly event: string; readonly message?: string } & Record<string, unknown>;
+
+/**
+ * Talks to the load generator: one command per line on its stdin, one JSON answer per line on its stdout.
+ * Every wait is bounded by a time cap.
+ */
+export class LoadGenerator {
+  private readonly listeners = new Set<(answer: Answer) => void>();
+  private buffered = '';
+
+  constructor(private readonly child: ChildProcess) {
+    child.stdout?.setEncoding('utf8');
+    child.stdout?.on('data', (chunk: string) => {
+      this.buffered += chunk;
+      for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
+        const line = this.buffered.slice(0, nl);
+        this.buffered = this.buffered.slice(nl + 1);
+        const answer = JSON.parse(line) as Answer;
+        for (const listener of [...this.listeners]) listener(answer);
+      }
+    });
+  }
+
+  /** The generator's process id, for its CPU time. */
+  get pid(): number {
+    return this.child.pid as number;
+  }
+
+  /** Sends `command` and resolves with the answer named `event` (rejects on an error answer or after `capMs`). */
+  request<T>(command: GeneratorCommand, event: string, capMs = 180_000): Promise<T> {
+    const answer = this.next<T>(event, capMs);
+    this.child.stdin?.write(`${LoadGenerator.line(command)}\n`);
+    return answer;
   }
 
   /** Resolves when the expected number of messages has arrived (call after `expect`), or null after `capMs`. */
@@ -107,26 +157,38 @@ export class LoadGenerator {
 
   async close(): Promise<void> {
     if (this.child.exitCode !== null) return;
-    this.child.send({ cmd: 'close' });
+    this.child.stdin?.write('close\n');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await once(this.child, 'exit');
     clearTimeout(timer);
   }
 
-  private next<T>(event: string, capMs: number): Promise<T> {
+  /** Resolves with the next answer named `event`; an `error` answer rejects. */
+  next<T>(event: string, capMs: number): Promise<T> {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.child.off('message', listener);
+        this.listeners.delete(listener);
         reject(new Error(`load generator: no ${event} within ${capMs} ms`));
       }, capMs);
-      const listener = (message: { event: string; message?: string } & T): void => {
-        if (message.event !== event && message.event !== 'error') return;
+      const listener = (answer: Answer): void => {
+        if (answer.event !== event && answer.event !== 'error') return;
         clearTimeout(timer);
-        this.child.off('message', listener);
-        if (message.event === 'error') reject(new Error(`load generator: ${message.message}`));
-        else resolve(message);
+        this.listeners.delete(listener);
+        if (answer.event === 'error') reject(new Error(`load generator: ${answer.message}`));
+        else resolve(answer as T);
       };
-      this.child.on('message', listener);
+      this.listeners.add(listener);
     });
+  }
+
+  private static line(command: GeneratorCommand): string {
+    const parts = [command.cmd];
+    for (const [key, value] of Object.entries(command)) {
+      if (key === 'cmd' || value === undefined) continue;
+      const text = Array.isArray(value) ? value.join(',') : String(value);
+      if (/[\s]/.test(text)) throw new Error(`load generator: ${key} holds a space or a line break`);
+      parts.push(`${key}=${text}`);
+    }
+    return parts.join(' ');
   }
 }

@@ -7,8 +7,13 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ClientMode, PublishStyle } from './load-generator.js';
+import { nativePath } from './native.js';
 import { pinned, ROOT, startHeraldProcess } from './processes.js';
+
+/** How subscribers talk to the server. */
+export type ClientMode = 'sse' | 'socket.io';
+/** How the server takes publishes: Herald's `POST /messages` JSON, or Nchan's `POST /pub?id=<channel>`. */
+export type PublishStyle = 'herald' | 'nchan';
 
 /** A running server under test. */
 export interface ServerUnderTest {
@@ -115,7 +120,11 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address !== null ? address.port : 0;
 }
 
-/** Every server kind, Herald first (the ratios are to it). */
+/** The references the table divides by: the machine's ceiling and the floor of a `node:http` server. */
+export const C_REFERENCE = 'epoll-ref';
+export const NODE_HTTP_REFERENCE = 'node-http-ref';
+
+/** Every server kind: Herald, the references, then the peers. */
 export const SERVER_KINDS: readonly ServerKind[] = [
   {
     name: 'herald',
@@ -128,6 +137,24 @@ export const SERVER_KINDS: readonly ServerKind[] = [
       const node = await startHeraldProcess(core);
       return { port: node.port, pid: node.pid, stop: node.stop };
     },
+  },
+  {
+    name: C_REFERENCE,
+    mode: 'sse',
+    style: 'herald',
+    path: '/events?user=u{i}',
+    batch: true,
+    unavailable: () => (existsSync(nativePath('epoll-reference')) ? undefined : 'gcc could not build it'),
+    start: (core) => startPrinting(core, nativePath('epoll-reference'), [], { PORT: '0' }),
+  },
+  {
+    name: NODE_HTTP_REFERENCE,
+    mode: 'sse',
+    style: 'herald',
+    path: '/events?user=u{i}',
+    batch: true,
+    unavailable: () => undefined,
+    start: (core) => startPrinting(core, process.execPath, [`${PEERS}node-http-ref.mjs`], { PORT: '0' }),
   },
   {
     name: 'nchan',

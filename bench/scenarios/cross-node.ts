@@ -5,9 +5,8 @@
  */
 import { redisSkip, startRedis } from '../../test/helpers/redis.js';
 import { type LoadGenerator, startHeraldProcess } from '../lib/processes.js';
-import { quantile } from '../lib/stats.js';
 import { measureBroadcast } from './broadcast.js';
-import { type Figures, SOURCES } from './context.js';
+import { type Figures, percentOfCore, SOURCES } from './context.js';
 
 /** Runs F once; returns undefined with the reason printed when Redis is not available. */
 export async function crossNode(
@@ -48,17 +47,15 @@ export async function crossNode(
       style: 'herald',
       pattern: 'all',
       users: options.subscribers,
-    };
-    const { saturation, latencies } = await measureBroadcast(
-      generator,
-      publish,
-      options.subscribers,
-      options,
-    );
+    } as const;
+    const pids = [a.pid, b.pid, redis.pid];
+    const run = await measureBroadcast(generator, publish, options.subscribers, pids, options);
     await generator.request({ cmd: 'disconnect' }, 'disconnected');
     return {
-      'F 2 nodes/Redis deliveries/s': saturation.received / (saturation.spanMs / 1000),
-      [`F 2 nodes/Redis p99 ms @${options.rate}/s`]: quantile(latencies, 0.99),
+      'F 2 nodes/Redis deliveries/s': run.saturation.received / (run.saturation.spanMs / 1000),
+      'F generator CPU %': percentOfCore(run.cpuMs, run.saturation.spanMs),
+      'F servers CPU % (2 nodes + Redis)': percentOfCore(run.serverCpuMs, run.saturation.spanMs),
+      [`F 2 nodes/Redis p99 ms @${options.rate}/s`]: run.latency.p99,
     };
   } finally {
     for (const node of nodes) await node.stop();

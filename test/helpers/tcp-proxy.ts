@@ -12,6 +12,11 @@ export interface TcpProxy {
   restore(): void;
   /** Holds every relayed chunk, both ways, for `ms` milliseconds (a slow link; order is kept). */
   slow(ms: number): void;
+  /**
+   * Holds what the target sends (its answers) until `restore`, or drops it with `cut`; what clients send
+   * still goes through: a request is served, but its answer is not seen.
+   */
+  hold(): void;
   close(): Promise<void>;
 }
 
@@ -21,6 +26,8 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   let open = true;
   let delayMs = 0;
   let bytesFromTarget = 0;
+  let holding = false;
+  let held: (() => void)[] = [];
   const server = createServer((client) => {
     if (!open) {
       client.destroy();
@@ -36,7 +43,15 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
       bytesFromTarget += chunk.length;
     });
     relay(client, upstream, () => delayMs);
-    relay(upstream, client, () => delayMs);
+    relay(
+      upstream,
+      client,
+      () => delayMs,
+      (release) => {
+        if (holding) held.push(release);
+        return holding;
+      },
+    );
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -53,11 +68,18 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     cut() {
       open = false;
+      holding = false;
+      held = [];
       dropAll();
     },
     restore() {
       open = true;
       delayMs = 0;
+      holding = false;
+      for (const release of held.splice(0)) release();
+    },
+    hold() {
+      holding = true;
     },
     slow(ms: number) {
       delayMs = ms;
@@ -71,8 +93,16 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   };
 }
 
-/** Copies `from` to `to`, each chunk held for the current delay; a queue keeps the order when it changes. */
-function relay(from: Socket, to: Socket, delayOf: () => number): void {
+/**
+ * Copies `from` to `to`, each chunk held for the current delay; a queue keeps the order when it changes.
+ * `held(release)` returning true keeps a chunk until `release` is called.
+ */
+function relay(
+  from: Socket,
+  to: Socket,
+  delayOf: () => number,
+  held: (release: () => void) => boolean = () => false,
+): void {
   const queue: { chunk: Buffer; due: number }[] = [];
   let timer: NodeJS.Timeout | null = null;
   const release = (): void => {
@@ -84,6 +114,7 @@ function relay(from: Socket, to: Socket, delayOf: () => number): void {
     if (queue.length > 0) timer = setTimeout(release, (queue[0] as { due: number }).due - now);
   };
   from.on('data', (chunk: Buffer) => {
+    if (held(() => to.write(chunk))) return;
     const delay = delayOf();
     if (delay === 0 && queue.length === 0) {
       to.write(chunk);

@@ -142,13 +142,15 @@ describe('Herald installed from its tarball (npm pack, npm install -g)', () => {
     if (dir !== undefined) await rm(dir, { recursive: true, force: true });
   });
 
-  test('the tarball holds the built server, client, pages, LICENSE and CHANGELOG, and no sources or tests', () => {
+  test('the tarball holds the built server, client, publisher, pages, LICENSE and CHANGELOG, and no sources or tests', () => {
     const paths = new Set(packed.files.map((file) => file.path));
     for (const path of [
       'bin/herald.js',
       'dist/src/main.js',
       'client/dist/herald.js',
       'client/dist/types/client/src/index.d.ts',
+      'dist/src/publisher/index.js',
+      'dist/src/publisher/index.d.ts',
       'web/index.html',
       'web/admin/index.html',
       'web/admin/admin.js',

@@ -21,6 +21,8 @@ const RANK: Record<string, number> = {
   adapters: 4,
   mercure: 4,
   '(root)': 5,
+  // The publisher SDK (`herald-push/publisher`) is a client of the HTTP API: see the test below.
+  publisher: 0,
 };
 
 async function sources(dir: string): Promise<string[]> {
@@ -68,6 +70,26 @@ test('nothing outside src/backends/ names a concrete backend: only the registry 
       const target = relative(backends, resolve(dirname(file), match[1] as string));
       if (target.startsWith('..') || /^registry\.(ts|js)$/.test(target)) continue;
       violations.push(`${relative(SRC, file)} imports ${match[1]}`);
+    }
+  }
+  assert.deepEqual(violations, []);
+});
+
+test('the publisher SDK imports only itself and node: built-ins, and no server code imports it', async () => {
+  const publisher = join(SRC, 'publisher');
+  const violations: string[] = [];
+  for (const file of await sources(SRC)) {
+    const inside = !relative(publisher, file).startsWith('..');
+    const text = await readFile(file, 'utf8');
+    for (const match of text.matchAll(/from '([^']+)'/g)) {
+      const specifier = match[1] as string;
+      const local = specifier.startsWith('.');
+      const target = local ? relative(publisher, resolve(dirname(file), specifier)) : '';
+      if (inside && (local ? target.startsWith('..') : !specifier.startsWith('node:'))) {
+        violations.push(`${relative(SRC, file)} imports ${specifier}`);
+      }
+      if (!inside && local && !target.startsWith('..'))
+        violations.push(`${relative(SRC, file)} imports ${specifier}`);
     }
   }
   assert.deepEqual(violations, []);
