@@ -228,6 +228,11 @@ describe('GET /openapi.json describes the API the server validates with', () => 
         await call('/metrics', { headers: ADMIN }),
         await call('/metrics', { headers: PUBLISHER }),
       ],
+      // The memory log keeps no file: 404 (test/integration/backup.test.ts takes a copy of an SQLite log).
+      'GET /admin/api/backup': async () => [
+        await call('/admin/api/backup', { headers: ADMIN }),
+        await call('/admin/api/backup'),
+      ],
       'GET /admin/api/stats': async () => [await call('/admin/api/stats', { headers: ADMIN })],
       'GET /admin/api/users': async () => [await call('/admin/api/users', { headers: ADMIN })],
       'GET /admin/api/users/{id}': async () => [await call('/admin/api/users/alice', { headers: ADMIN })],
@@ -273,6 +278,6 @@ describe('GET /openapi.json describes the API the server validates with', () => 
       }
     }
     // The problems met above, each checked against the document's Problem schema.
-    assert.deepEqual([...problems].sort(), [400, 401, 403, 409, 413, 415]);
+    assert.deepEqual([...problems].sort(), [400, 401, 403, 404, 409, 413, 415]);
   });
 });
