@@ -21,6 +21,7 @@ export const Problems = {
   unauthorized: problem('unauthorized', 401, 'Credentials are missing or invalid'),
   forbidden: problem('forbidden', 403, 'The credentials do not allow this'),
   notFound: problem('not-found', 404, 'No such resource'),
+  notAddressed: problem('not-addressed', 403, 'The message is not addressed to this user'),
   duplicateId: problem('duplicate-id', 409, 'The message id is already used'),
   bodyTooLarge: problem('body-too-large', 413, 'The body is too large'),
   uriTooLong: problem('uri-too-long', 414, 'The request URL is too long'),

@@ -23,6 +23,7 @@ import { metricsRoutes, metricsServer } from './http/metrics.js';
 import { StreamGuard } from './http/stream-guard.js';
 import { TokenIdentity } from './http/token-identity.js';
 import { Metrics } from './ops/metrics.js';
+import { PresenceWebhook } from './ops/presence-webhook.js';
 import { PublishGate } from './ops/publish-gate.js';
 import { StatsSampler } from './ops/stats.js';
 import { LongPoll } from './transport/long-poll.js';
@@ -50,6 +51,12 @@ export interface Herald {
    * remaining connections closed once `--drain-timeout` has passed.
    */
   close(): Promise<void>;
+}
+
+/** What a test (or an embedder) may give a node beyond its configuration. */
+export interface HeraldOptions {
+  /** The clock of inbox expiry; default `Date.now`. Tests pass one they move ("tomorrow"). */
+  readonly now?: () => number;
 }
 
 /**
@@ -92,7 +99,11 @@ function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
 }
 
 /** The composition root: builds log, hub, transports and HTTP from the configuration and wires them. */
-export async function createHerald(config: Config, logger?: Logger): Promise<Herald> {
+export async function createHerald(
+  config: Config,
+  logger?: Logger,
+  options: HeraldOptions = {},
+): Promise<Herald> {
   const log = logger ?? pino({ level: config.logLevel });
   const nodeId = randomBytes(3).toString('hex');
   const identity = createIdentity(config);
@@ -104,12 +115,30 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     keyPrefix: config.redisPrefix,
     presenceTtlMs: config.presenceTtlMs,
     logger: log,
+    now: options.now ?? Date.now,
+    inboxMaxTtlMs: config.inboxMaxTtlMs,
+    presenceDebounceMs: config.presenceDebounceMs,
+    presenceHistory: config.presenceHistory,
   });
   // Every reader and writer of the log goes through the gate: counted, timed, and refused while draining.
   const messageLog = new PublishGate(opening.log, metrics);
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
   const backend = opening.attach(hub);
   const { presence, control, directory } = backend;
+  hub.serveUsers({ groups: (userId) => backend.groups.of(userId), inbox: backend.inbox });
+  const webhook =
+    config.presenceWebhook === undefined
+      ? undefined
+      : new PresenceWebhook({
+          url: config.presenceWebhook,
+          secret: config.presenceWebhookSecret ?? '',
+          onGiveUp: (event, why) =>
+            log.warn(
+              { presence: event.id, user: event.user, event: event.event, why },
+              'presence webhook gave up',
+            ),
+        });
+  if (webhook !== undefined) backend.presenceEvents.onDecided((event) => webhook.send(event));
   const stats = new StatsSampler({ hub, metrics, nodeId, directory });
   const feed = new AdminFeed(stats);
   messageLog.tail(
@@ -152,7 +181,20 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       : { ready: false, reason: 'log-unreachable' };
   };
   const app = await buildApp(
-    { hub, log: messageLog, presence, streams, identity, guard, publishRate, control },
+    {
+      hub,
+      log: messageLog,
+      presence,
+      streams,
+      identity,
+      guard,
+      publishRate,
+      control,
+      inbox: backend.inbox,
+      groups: backend.groups,
+      presenceEvents: backend.presenceEvents,
+      inboxMaxTtlMs: config.inboxMaxTtlMs,
+    },
     {
       logger: log,
       bodyLimitBytes: config.bodyLimitBytes,
@@ -227,6 +269,7 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     // Every accepted message is now routed: ending a connection flushes what it holds, then says reconnect.
     stats.close();
     feed.close();
+    webhook?.close();
     sse.close();
     expiry.close();
     hub.disconnectAll(Disconnect.shutdown);

@@ -1,4 +1,5 @@
 import { Disconnect, type DisconnectReason } from './disconnect.js';
+import type { InboxStore } from './inbox.js';
 import type { Message } from './message.js';
 import type { Log, Replay } from './ports.js';
 import { Router } from './router.js';
@@ -29,6 +30,8 @@ export interface HubCounters {
   replayed: number;
   /** `gap`s told to connections (by the hub, or counted by a transport with `countGap`). */
   gaps: number;
+  /** Messages sent from a user's inbox to a connection that opened without a Last-Event-ID. */
+  inboxed: number;
   slowConsumerCloses: number;
   /** Bytes of frames the hub wrote to sinks (counted once per coalesced write, not per frame). */
   bytesOut: number;
@@ -36,6 +39,27 @@ export interface HubCounters {
 
 /** Told a user's number of connections on this node after each change (0: the user left this node). */
 export type UserChangeListener = (userId: string, connections: number) => void;
+
+/**
+ * What the backend keeps per user that the hub reads when a connection opens: the user's server-side
+ * groups (`core/groups.ts`) and its inbox (`core/inbox.ts`).
+ */
+export interface UserState {
+  groups(userId: string): Promise<readonly string[]>;
+  readonly inbox: Pick<InboxStore, 'waiting'>;
+}
+
+/**
+ * A user's server-side groups while it has connections here (or one is opening): loaded once, then kept
+ * up to date by `setServerGroups`, so connections of the same user share one load.
+ */
+interface UserGroups {
+  groups: readonly string[] | null;
+  loading: Promise<readonly string[]> | null;
+  /** Counts `setServerGroups` calls: a load that started before one must not overwrite what it set. */
+  version: number;
+  holders: number;
+}
 
 const NO_CONNECTIONS: readonly Subscription[] = Object.freeze([]);
 
@@ -52,6 +76,7 @@ export class Hub {
     delivered: 0,
     replayed: 0,
     gaps: 0,
+    inboxed: 0,
     slowConsumerCloses: 0,
     bytesOut: 0,
   };
@@ -70,6 +95,8 @@ export class Hub {
   /** Where an interrupted flush resumes in `dirty`. */
   private flushIndex = 0;
   private readonly userListeners = new Set<UserChangeListener>();
+  private users: UserState | null = null;
+  private readonly userGroups = new Map<string, UserGroups>();
   // The message being delivered; fields rather than a closure so per-recipient work allocates nothing.
   private mark = 0;
   private current: Message | null = null;
@@ -161,6 +188,36 @@ export class Hub {
     };
   }
 
+  /**
+   * Serves per-user state kept by the backend: every connection then also receives its user's server-side
+   * groups, and one that opens without a Last-Event-ID first gets its user's inbox. Call once, before
+   * connections open.
+   */
+  serveUsers(state: UserState): void {
+    this.users = state;
+  }
+
+  /**
+   * The user's server-side groups are now `groups` (the backend's announcement of a change, on every node
+   * in log order): the user's live connections here join and leave at once and are told.
+   */
+  setServerGroups(userId: string, groups: readonly string[]): void {
+    const entry = this.userGroups.get(userId);
+    // No connection of the user here: a later one loads the groups afresh.
+    if (entry === undefined) return;
+    entry.groups = groups;
+    entry.version++;
+    for (const sub of this.router.byUser.get(userId) ?? NO_CONNECTIONS) this.regroup(sub, groups);
+  }
+
+  /** Tells the user's live connections here how many inbox messages wait (after an acknowledgement). */
+  tellUnread(userId: string, unread: number): void {
+    for (const sub of this.router.byUser.get(userId) ?? NO_CONNECTIONS) {
+      const frame = sub.encoder.inbox?.({ unread });
+      if (frame !== undefined) this.enqueue(sub, frame);
+    }
+  }
+
   /** A transport told a connection of a gap itself (a long poll answered with one). */
   countGap(): void {
     this.tally.gaps++;
@@ -233,8 +290,31 @@ export class Hub {
    * expired id yields a `gap` instead.
    */
   async attach(sub: Subscription, lastEventId: string | undefined, greeting?: Greeting): Promise<void> {
+    const entry = this.users === null ? undefined : this.holdUserGroups(sub);
+    if (entry !== undefined) {
+      if (entry.groups !== null) sub.groups = withGroups(sub.requestedGroups, entry.groups);
+      else if (lastEventId === undefined && sub.encoder.inbox === undefined) {
+        // Registered at once (a long-poll session relies on it): its server-side groups join once loaded.
+        this.loadUserGroups(sub.userId, entry).then(
+          (groups) => {
+            if (!sub.closed) this.regroup(sub, groups);
+          },
+          () => {},
+        );
+      } else {
+        // Loaded before registering: no message is routed to it with only part of its groups.
+        try {
+          sub.groups = withGroups(sub.requestedGroups, await this.loadUserGroups(sub.userId, entry));
+        } catch (error) {
+          this.end(sub, Disconnect.logUnavailable);
+          throw error;
+        }
+        if (sub.closed) return;
+      }
+    }
     this.router.add(sub);
     if (lastEventId === undefined) {
+      if (this.users !== null && sub.encoder.inbox !== undefined) return this.attachWithInbox(sub, greeting);
       if (greeting !== undefined) this.enqueue(sub, greeting(this.position));
       return;
     }
@@ -242,6 +322,7 @@ export class Hub {
     const registeredAt = this.position;
     const restartedAt = this.restartedAt;
     if (greeting !== undefined) this.enqueue(sub, greeting(lastEventId));
+    this.tellGroups(sub);
     let covered: string;
     try {
       covered = await this.replay(sub, lastEventId, registeredAt, restartedAt);
@@ -269,6 +350,11 @@ export class Hub {
     sub.pending = [];
     sub.pendingBytes = 0;
     this.router.remove(sub);
+    if (sub.holdsUserGroups) {
+      sub.holdsUserGroups = false;
+      const entry = this.userGroups.get(sub.userId);
+      if (entry !== undefined && --entry.holders === 0) this.userGroups.delete(sub.userId);
+    }
   }
 
   /** Ends every connection of a user; returns how many were open. */
@@ -291,6 +377,114 @@ export class Hub {
     if (reason.notify && sub.pending.length > 0) this.write(sub);
     this.detach(sub);
     sub.sink.end(reason);
+  }
+
+  /**
+   * A connection without Last-Event-ID, with an inbox: it is registered (live messages are held), its
+   * user's inbox is read and the messages up to the registration position are sent in log order, then an
+   * `inbox` frame whose id is the registration position, then the held messages (all after it) and live.
+   * Inbox messages after the registration position are left to live delivery, which brings them in order:
+   * a message is never sent twice, nor out of log order. The greeting waits for the first inbox page, so a
+   * connection that fails before it has no position and its client comes back without one (inbox again).
+   */
+  private async attachWithInbox(sub: Subscription, greeting: Greeting | undefined): Promise<void> {
+    sub.held = [];
+    const registeredAt = this.position;
+    try {
+      await this.sendInbox(sub, registeredAt, greeting);
+    } catch (error) {
+      this.end(sub, Disconnect.logUnavailable);
+      throw error;
+    }
+    if (sub.closed) return;
+    const held = sub.held ?? [];
+    sub.held = null;
+    sub.heldBytes = 0;
+    for (const message of held) this.enqueue(sub, sub.encoder.message(message));
+  }
+
+  private async sendInbox(
+    sub: Subscription,
+    registeredAt: string,
+    greeting: Greeting | undefined,
+  ): Promise<void> {
+    const inbox = (this.users as UserState).inbox;
+    const encoder = sub.encoder;
+    let after: string | undefined;
+    let unread = 0;
+    for (let first = true; ; first = false) {
+      const page = await inbox.waiting(sub, { after, limit: REPLAY_PAGE_SIZE });
+      if (sub.closed) return;
+      if (first) {
+        unread = page.unread;
+        if (greeting !== undefined) this.enqueue(sub, greeting(registeredAt));
+        this.tellGroups(sub);
+      }
+      let reachedLive = false;
+      for (const message of page.messages) {
+        if (this.compare(message.pos, registeredAt) > 0) {
+          reachedLive = true;
+          break;
+        }
+        this.enqueue(sub, encoder.message(message));
+        this.tally.inboxed++;
+        if (sub.pendingBytes >= this.replaySliceBytes && !(await this.writeAndDrain(sub))) return;
+      }
+      if (reachedLive || page.next === undefined) break;
+      after = page.next;
+      if (!(await this.writeAndDrain(sub))) return;
+    }
+    if (unread > 0 && encoder.inbox !== undefined)
+      this.enqueue(sub, encoder.inbox({ unread, id: registeredAt }));
+  }
+
+  /** Counts `sub` among its user's holders of server-side groups (see `UserGroups`). */
+  private holdUserGroups(sub: Subscription): UserGroups {
+    let entry = this.userGroups.get(sub.userId);
+    if (entry === undefined) {
+      entry = { groups: null, loading: null, version: 0, holders: 0 };
+      this.userGroups.set(sub.userId, entry);
+    }
+    entry.holders++;
+    sub.holdsUserGroups = true;
+    return entry;
+  }
+
+  /** The user's server-side groups, loaded once for all its connections opening meanwhile. */
+  private loadUserGroups(userId: string, entry: UserGroups): Promise<readonly string[]> {
+    if (entry.groups !== null) return Promise.resolve(entry.groups);
+    if (entry.loading === null) {
+      const version = entry.version;
+      entry.loading = (this.users as UserState).groups(userId).then(
+        (groups) => {
+          entry.loading = null;
+          // A change announced during the load is newer than what the load read.
+          if (entry.version === version) entry.groups = groups;
+          return entry.groups ?? groups;
+        },
+        (error: unknown) => {
+          entry.loading = null;
+          throw error;
+        },
+      );
+    }
+    return entry.loading;
+  }
+
+  /** Gives `sub` its requested groups plus `serverGroups`, and tells it when that changes them. */
+  private regroup(sub: Subscription, serverGroups: readonly string[]): void {
+    const groups = withGroups(sub.requestedGroups, serverGroups);
+    if (sameGroups(groups, sub.groups)) return;
+    this.router.regroup(sub, groups);
+    const frame = sub.encoder.groups?.(groups);
+    if (frame !== undefined) this.enqueue(sub, frame);
+  }
+
+  /** After the greeting: tells a connection its groups when its user has server-side ones. */
+  private tellGroups(sub: Subscription): void {
+    if (sub.groups === sub.requestedGroups) return;
+    const frame = sub.encoder.groups?.(sub.groups);
+    if (frame !== undefined) this.enqueue(sub, frame);
   }
 
   /**
@@ -454,4 +648,17 @@ export class Hub {
     this.tally.slowConsumerCloses++;
     this.end(sub, Disconnect.slowConsumer);
   }
+}
+
+/** `requested` plus `server`, distinct; `requested` itself when the user has no server-side groups. */
+function withGroups(requested: readonly string[], server: readonly string[]): readonly string[] {
+  if (server.length === 0) return requested;
+  return [...new Set([...requested, ...server])];
+}
+
+/** True when both hold the same groups. */
+function sameGroups(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (const group of a) if (!b.includes(group)) return false;
+  return true;
 }

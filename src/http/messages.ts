@@ -12,18 +12,18 @@ export const ACCEPTED_TYPE = 'application/json; charset=utf-8';
  * fast path (`fast-publish.ts`) both call it, so they authorize, validate and rate-limit in the same order.
  */
 export async function publishBody(
-  deps: Pick<HttpDeps, 'identity' | 'log' | 'publishRate'>,
+  deps: Pick<HttpDeps, 'identity' | 'log' | 'publishRate' | 'inboxMaxTtlMs'>,
   caller: CallerRequest,
   body: unknown,
 ): Promise<string> {
   const publisher = await deps.identity.publisher(caller);
   if (Array.isArray(body)) {
-    const drafts = parseBatch(body);
+    const drafts = parseBatch(body, deps.inboxMaxTtlMs);
     deps.publishRate.take(publisher.id, drafts.length);
     const messages = await deps.log.appendMany(drafts);
     return JSON.stringify({ ids: messages.map((m) => m.id) });
   }
-  const draft = parseMessage(body);
+  const draft = parseMessage(body, '', deps.inboxMaxTtlMs);
   deps.publishRate.take(publisher.id, 1);
   const message = await deps.log.append(draft);
   return JSON.stringify({ id: message.id });

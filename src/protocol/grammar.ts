@@ -25,6 +25,8 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'connected',
   'gap',
   'disconnect',
+  'inbox',
+  'groups',
   'state',
   'error',
 ]);

@@ -127,4 +127,5 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
 }
 
 /** Only application messages (not Herald's control events). */
-export const isMessage = (e: ReceivedEvent): boolean => !['connected', 'gap', 'disconnect'].includes(e.event);
+export const isMessage = (e: ReceivedEvent): boolean =>
+  !['connected', 'gap', 'disconnect', 'inbox', 'groups'].includes(e.event);
