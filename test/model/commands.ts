@@ -155,6 +155,35 @@ class FreshStart implements Command {
   toString = (): string => `new-device(s${this.sub + 1})`;
 }
 
+/**
+ * A user away: the subscriber goes offline, messages with a ttl are published (to its user, and to
+ * `targets`), then it comes back on a new device (no Last-Event-ID): it must get them from the inbox.
+ */
+class AwayThenNewDevice implements Command {
+  constructor(
+    readonly sub: number,
+    readonly targets: ModelTarget[],
+    readonly via: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const subscriber = real.subscribers[this.sub];
+    if (subscriber === undefined) return;
+    await subscriber.goOffline();
+    const node = real.world.nodes[this.via % real.world.nodes.length];
+    for (const to of [{ users: [subscriber.user] }, ...this.targets]) {
+      const tag = model.newTag();
+      record(model, await post(node, { to, data: dataOf(tag, 50), ttl: TTL_SECONDS }), [
+        { tag, to, ttl: true },
+      ]);
+    }
+    subscriber.freshStart();
+    subscriber.goOnline();
+  }
+  toString = (): string =>
+    `away-then-new-device(s${this.sub + 1}, ttl to its user${this.targets.map((t) => ` | ${describeTarget(t)}`).join('')} via n${this.via + 1})`;
+}
+
 /** `PUT /users/{id}/groups`: the backend changes a user's server-side groups (live connections follow). */
 class SetGroups implements Command {
   constructor(
@@ -440,11 +469,17 @@ export function commandsFor(backend: World['backend'], replayPath?: string): fc.
     fc
       .tuple(targetArb, fc.boolean(), fc.constantFrom(8, 200), node)
       .map(([to, pid, size, via]) => new Publish(to, pid, size, via)),
-    fc
-      .tuple(targetArb, fc.boolean(), fc.constantFrom(8, 200), node)
-      .map(([to, pid, size, via]) => new Publish(to, pid, size, via, true)),
+    // Publishes with a ttl and new devices weigh more: an inbox is only checked when both happen.
+    ...[1, 2].map(() =>
+      fc
+        .tuple(targetArb, fc.boolean(), fc.constantFrom(8, 200), node)
+        .map(([to, pid, size, via]) => new Publish(to, pid, size, via, true)),
+    ),
     fc.tuple(sub, node).map(([s, via]) => new Acknowledge(s, via)),
     sub.map((s) => new FreshStart(s)),
+    fc
+      .tuple(sub, fc.array(targetArb, { maxLength: 2 }), node)
+      .map(([s, targets, via]) => new AwayThenNewDevice(s, targets, via)),
     fc
       .tuple(user, fc.subarray([...SERVER_GROUPS]), node)
       .map(([u, groups, via]) => new SetGroups(u, groups, via)),

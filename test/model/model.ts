@@ -63,7 +63,16 @@ export class Model {
   /** Failures seen while running (a retry accepted twice, a publish answered strangely). */
   readonly violations: string[] = [];
   /** Counts for the soak's report. */
-  readonly stats = { published: 0, maybe: 0, faults: 0, gaps: 0, checked: 0, operations: 0, fresh: 0 };
+  readonly stats = {
+    published: 0,
+    maybe: 0,
+    faults: 0,
+    gaps: 0,
+    checked: 0,
+    operations: 0,
+    fresh: 0,
+    inboxed: 0,
+  };
   /** Orders acknowledgements and fresh starts. */
   private clock = 0;
   private readonly acks: ModelAck[] = [];
@@ -211,8 +220,10 @@ export class Model {
           !this.ackedBefore(subscriber.user, message, fresh.seenAt) &&
           !this.lostSince(message);
       }
-      if (needed) required.push(message);
-      else optional.add(message.tag);
+      if (needed) {
+        required.push(message);
+        if (fresh !== null && ordinal < fresh.at) this.stats.inboxed++;
+      } else optional.add(message.tag);
     });
     const index = new Map(required.map((message, i) => [message.tag, i]));
     // The first required message acknowledged after the subscriber started: nothing from it on may be missed.
