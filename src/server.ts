@@ -125,7 +125,11 @@ export async function createHerald(
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
   const backend = opening.attach(hub);
   const { presence, control, directory } = backend;
-  hub.serveUsers({ groups: (userId) => backend.groups.of(userId), inbox: backend.inbox });
+  const { known } = backend.groups;
+  hub.serveUsers({
+    groups: known ?? ((userId) => backend.groups.of(userId)),
+    inbox: backend.inbox,
+  });
   const webhook =
     config.presenceWebhook === undefined
       ? undefined

@@ -12,6 +12,8 @@ export const MAX_USER_GROUPS = 256;
 export interface GroupStore {
   /** The user's server-side groups, sorted (none for a user never seen: unknown users are fine). */
   of(userId: string): Promise<readonly string[]>;
+  /** The same without I/O, when the store is in this process (memory, SQLite); absent otherwise. */
+  readonly known?: (userId: string) => readonly string[];
   /**
    * Replaces the user's groups with `groups`; resolves with them (sorted) once stored and applied to the
    * user's live connections — on every node, in log order on a shared log, so a message published after
@@ -41,6 +43,8 @@ export function normalGroups(groups: readonly string[]): string[] {
 /** Where a backend keeps server-side memberships; each change is atomic and answers the groups after it. */
 export interface GroupTables {
   of(userId: string): Promise<readonly string[]>;
+  /** `of` without I/O, for tables in this process. */
+  readonly ofNow?: (userId: string) => readonly string[];
   replace(userId: string, groups: readonly string[]): Promise<readonly string[]>;
   change(userId: string, add: readonly string[], remove: readonly string[]): Promise<readonly string[]>;
 }
@@ -50,10 +54,14 @@ export interface GroupTables {
  * every node will apply it before any later message: at once on one node, through the log on a cluster).
  */
 export class AnnouncedGroups implements GroupStore {
+  readonly known?: (userId: string) => readonly string[];
+
   constructor(
     private readonly tables: GroupTables,
     private readonly announce: (userId: string, groups: readonly string[]) => Promise<void>,
-  ) {}
+  ) {
+    if (tables.ofNow !== undefined) this.known = tables.ofNow;
+  }
 
   of(userId: string): Promise<readonly string[]> {
     return this.tables.of(userId);

@@ -45,20 +45,19 @@ export type UserChangeListener = (userId: string, connections: number) => void;
  * groups (`core/groups.ts`) and its inbox (`core/inbox.ts`).
  */
 export interface UserState {
-  groups(userId: string): Promise<readonly string[]>;
-  readonly inbox: Pick<InboxStore, 'waiting'>;
+  /**
+   * The user's server-side groups: an array when the store holds them in this process (no I/O, so the
+   * connection registers at once, as without them), else a promise.
+   */
+  groups(userId: string): readonly string[] | Promise<readonly string[]>;
+  readonly inbox: Pick<InboxStore, 'waiting' | 'idle'>;
 }
 
-/**
- * A user's server-side groups while it has connections here (or one is opening): loaded once, then kept
- * up to date by `setServerGroups`, so connections of the same user share one load.
- */
-interface UserGroups {
-  groups: readonly string[] | null;
-  loading: Promise<readonly string[]> | null;
-  /** Counts `setServerGroups` calls: a load that started before one must not overwrite what it set. */
-  version: number;
-  holders: number;
+/** A load of a user's server-side groups under way, shared by the user's connections opening meanwhile. */
+interface GroupsLoad {
+  readonly promise: Promise<readonly string[]>;
+  /** The groups a change announced during the load set: newer than what the load reads. */
+  changed: readonly string[] | null;
 }
 
 const NO_CONNECTIONS: readonly Subscription[] = Object.freeze([]);
@@ -96,7 +95,8 @@ export class Hub {
   private flushIndex = 0;
   private readonly userListeners = new Set<UserChangeListener>();
   private users: UserState | null = null;
-  private readonly userGroups = new Map<string, UserGroups>();
+  /** Loads of server-side groups under way, by user (a user's connections otherwise carry them). */
+  private readonly groupLoads = new Map<string, GroupsLoad>();
   // The message being delivered; fields rather than a closure so per-recipient work allocates nothing.
   private mark = 0;
   private current: Message | null = null;
@@ -202,11 +202,9 @@ export class Hub {
    * in log order): the user's live connections here join and leave at once and are told.
    */
   setServerGroups(userId: string, groups: readonly string[]): void {
-    const entry = this.userGroups.get(userId);
-    // No connection of the user here: a later one loads the groups afresh.
-    if (entry === undefined) return;
-    entry.groups = groups;
-    entry.version++;
+    const load = this.groupLoads.get(userId);
+    if (load !== undefined) load.changed = groups;
+    // Without a connection of the user here there is nothing to keep: a later one loads them afresh.
     for (const sub of this.router.byUser.get(userId) ?? NO_CONNECTIONS) this.regroup(sub, groups);
   }
 
@@ -290,12 +288,13 @@ export class Hub {
    * expired id yields a `gap` instead.
    */
   async attach(sub: Subscription, lastEventId: string | undefined, greeting?: Greeting): Promise<void> {
-    const entry = this.users === null ? undefined : this.holdUserGroups(sub);
-    if (entry !== undefined) {
-      if (entry.groups !== null) sub.groups = withGroups(sub.requestedGroups, entry.groups);
+    const users = this.users;
+    if (users !== null) {
+      const known = this.knownServerGroups(sub.userId, users);
+      if (known !== undefined) this.setGroups(sub, known);
       else if (lastEventId === undefined && sub.encoder.inbox === undefined) {
         // Registered at once (a long-poll session relies on it): its server-side groups join once loaded.
-        this.loadUserGroups(sub.userId, entry).then(
+        this.loadServerGroups(sub.userId, users).then(
           (groups) => {
             if (!sub.closed) this.regroup(sub, groups);
           },
@@ -304,7 +303,7 @@ export class Hub {
       } else {
         // Loaded before registering: no message is routed to it with only part of its groups.
         try {
-          sub.groups = withGroups(sub.requestedGroups, await this.loadUserGroups(sub.userId, entry));
+          this.setGroups(sub, await this.loadServerGroups(sub.userId, users));
         } catch (error) {
           this.end(sub, Disconnect.logUnavailable);
           throw error;
@@ -314,8 +313,11 @@ export class Hub {
     }
     this.router.add(sub);
     if (lastEventId === undefined) {
-      if (this.users !== null && sub.encoder.inbox !== undefined) return this.attachWithInbox(sub, greeting);
+      // An inbox the store knows to be empty (no I/O) goes live at once, as without inboxes.
+      if (users !== null && sub.encoder.inbox !== undefined && users.inbox.idle?.(sub) !== true)
+        return this.attachWithInbox(sub, greeting);
       if (greeting !== undefined) this.enqueue(sub, greeting(this.position));
+      this.tellGroups(sub);
       return;
     }
     sub.held = [];
@@ -350,11 +352,6 @@ export class Hub {
     sub.pending = [];
     sub.pendingBytes = 0;
     this.router.remove(sub);
-    if (sub.holdsUserGroups) {
-      sub.holdsUserGroups = false;
-      const entry = this.userGroups.get(sub.userId);
-      if (entry !== undefined && --entry.holders === 0) this.userGroups.delete(sub.userId);
-    }
   }
 
   /** Ends every connection of a user; returns how many were open. */
@@ -438,41 +435,48 @@ export class Hub {
       this.enqueue(sub, encoder.inbox({ unread, id: registeredAt }));
   }
 
-  /** Counts `sub` among its user's holders of server-side groups (see `UserGroups`). */
-  private holdUserGroups(sub: Subscription): UserGroups {
-    let entry = this.userGroups.get(sub.userId);
-    if (entry === undefined) {
-      entry = { groups: null, loading: null, version: 0, holders: 0 };
-      this.userGroups.set(sub.userId, entry);
-    }
-    entry.holders++;
-    sub.holdsUserGroups = true;
-    return entry;
+  /**
+   * The user's server-side groups when known without waiting: carried by its connections here, or held
+   * by the store in this process. Undefined while a load is under way, or when the store must be asked.
+   */
+  private knownServerGroups(userId: string, users: UserState): readonly string[] | undefined {
+    if (this.groupLoads.has(userId)) return undefined;
+    const other = this.router.byUser.get(userId)?.[0];
+    if (other !== undefined) return other.serverGroups;
+    const groups = users.groups(userId);
+    return Array.isArray(groups) ? groups : undefined;
   }
 
-  /** The user's server-side groups, loaded once for all its connections opening meanwhile. */
-  private loadUserGroups(userId: string, entry: UserGroups): Promise<readonly string[]> {
-    if (entry.groups !== null) return Promise.resolve(entry.groups);
-    if (entry.loading === null) {
-      const version = entry.version;
-      entry.loading = (this.users as UserState).groups(userId).then(
+  /** Loads the user's server-side groups once for all its connections opening meanwhile. */
+  private loadServerGroups(userId: string, users: UserState): Promise<readonly string[]> {
+    const running = this.groupLoads.get(userId);
+    if (running !== undefined) return running.promise;
+    const load: GroupsLoad = {
+      promise: Promise.resolve(users.groups(userId)).then(
         (groups) => {
-          entry.loading = null;
-          // A change announced during the load is newer than what the load read.
-          if (entry.version === version) entry.groups = groups;
-          return entry.groups ?? groups;
+          this.groupLoads.delete(userId);
+          return load.changed ?? groups;
         },
         (error: unknown) => {
-          entry.loading = null;
+          this.groupLoads.delete(userId);
           throw error;
         },
-      );
-    }
-    return entry.loading;
+      ),
+      changed: null,
+    };
+    this.groupLoads.set(userId, load);
+    return load.promise;
+  }
+
+  /** Sets the groups of a subscription not yet registered. */
+  private setGroups(sub: Subscription, serverGroups: readonly string[]): void {
+    sub.serverGroups = serverGroups;
+    sub.groups = withGroups(sub.requestedGroups, serverGroups);
   }
 
   /** Gives `sub` its requested groups plus `serverGroups`, and tells it when that changes them. */
   private regroup(sub: Subscription, serverGroups: readonly string[]): void {
+    sub.serverGroups = serverGroups;
     const groups = withGroups(sub.requestedGroups, serverGroups);
     if (sameGroups(groups, sub.groups)) return;
     this.router.regroup(sub, groups);
@@ -482,7 +486,7 @@ export class Hub {
 
   /** After the greeting: tells a connection its groups when its user has server-side ones. */
   private tellGroups(sub: Subscription): void {
-    if (sub.groups === sub.requestedGroups) return;
+    if (sub.serverGroups.length === 0) return;
     const frame = sub.encoder.groups?.(sub.groups);
     if (frame !== undefined) this.enqueue(sub, frame);
   }

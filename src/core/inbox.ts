@@ -65,6 +65,11 @@ export interface InboxTables {
   /** The kept messages whose id (publisher id or position) is each of `ids`. */
   find(ids: readonly string[]): Promise<readonly (Message | undefined)[]>;
   change(userId: string, change: InboxChange): Promise<void>;
+  /**
+   * True when, without I/O, the tables show no entry at all for the user or its topics (`all`, its
+   * groups, its prefixes): nothing can wait. Tables in this process have it; false means "maybe".
+   */
+  readonly idle?: (userId: string, topics: readonly string[]) => boolean;
 }
 
 /** One page of what waits for a user. */
@@ -92,6 +97,11 @@ export interface InboxAckResult {
 
 /** The inbox port: what the HTTP routes and the hub use (see the rules above). */
 export interface InboxStore {
+  /**
+   * True when nothing can wait for `audience`, known without I/O (absent, or false: read `waiting`). A
+   * connection then opens without reading its inbox, as fast as without inboxes.
+   */
+  readonly idle?: (audience: Audience) => boolean;
   /** What waits for `audience`, in log order, after the position `after`, at most `limit` messages. */
   waiting(
     audience: Audience,
@@ -126,10 +136,17 @@ interface Loaded {
 
 /** The inbox rules over one backend's tables; see the top of this file. */
 export class Inbox implements InboxStore {
+  readonly idle?: (audience: Audience) => boolean;
+
   constructor(
     private readonly tables: InboxTables,
     private readonly options: InboxOptions,
-  ) {}
+  ) {
+    const idle = tables.idle;
+    if (idle !== undefined) {
+      this.idle = (audience) => idle(audience.userId, [ALL, ...audience.groups.map(groupTopic)]);
+    }
+  }
 
   async waiting(
     audience: Audience,

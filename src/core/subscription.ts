@@ -65,6 +65,9 @@ export interface ConnectionInfo {
   readonly remoteAddress: string;
 }
 
+/** The server-side groups of a user who has none: one array for all of them. */
+const NO_SERVER_GROUPS: readonly string[] = Object.freeze([]);
+
 /** One open connection of one user. Mutable state is the hub's; transports only read it. */
 export class Subscription implements Audience {
   /** Milliseconds since the epoch at which it was opened. */
@@ -85,8 +88,8 @@ export class Subscription implements Audience {
    * changed by the hub while it is open.
    */
   groups: readonly string[];
-  /** True while the hub counts it among the holders of its user's server-side groups. */
-  holdsUserGroups = false;
+  /** Its user's server-side groups, as the hub last applied them (shared, never changed in place). */
+  serverGroups: readonly string[] = NO_SERVER_GROUPS;
 
   constructor(
     /** Connection id, unique within the process. */

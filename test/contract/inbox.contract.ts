@@ -34,6 +34,7 @@ export const INBOX_CASES = {
   groups:
     'server-side groups are replaced and changed atomically, sorted and distinct; unknown users have none',
   restart: 'inboxes and server-side groups survive a restart of the node',
+  idle: 'a store that answers without I/O says idle only while nothing can wait for the user, and knows its groups',
 } as const;
 
 export type InboxCaseName = keyof typeof INBOX_CASES;
@@ -241,6 +242,21 @@ export function inboxContract(
       assert.deepEqual(await backend.groups.of('gil'), ['b', 'c']);
       assert.deepEqual(await backend.groups.replace('gil', []), []);
       assert.deepEqual(await backend.groups.of('gil'), []);
+    });
+
+    it('idle', async () => {
+      const { backend } = await start(new TestClock());
+      const idle = backend.inbox.idle;
+      assert.ok(idle !== undefined && backend.groups.known !== undefined);
+      assert.equal(idle(ann), true);
+      await backend.log.append({ topics: ['user:bob'], data: 'for bob', ttlMs: 60_000 });
+      await backend.log.append({ topics: ['group:blue'], data: 'for blue', ttlMs: 60_000 });
+      assert.equal(idle(ann), true);
+      await backend.log.append({ topics: ['prefix:an'], data: 'for an*', ttlMs: 60_000 });
+      assert.equal(idle(ann), false);
+      assert.equal(idle({ userId: 'zed', groups: ['blue'] }), false);
+      await backend.groups.replace('ann', ['x']);
+      assert.deepEqual(backend.groups.known('ann'), ['x']);
     });
 
     it('restart', async () => {

@@ -58,6 +58,7 @@ let connections = 0;
 
 /** A hub on a memory log with inboxes, and server-side groups the test sets through `serverGroups`. */
 async function setup(loadGroups?: (userId: string) => Promise<readonly string[]>) {
+  // Without `loadGroups` the groups are known at once, as a store in this process knows them.
   const tables = new MemoryInboxTables({ now: Date.now, maxTtlMs: 86_400_000 });
   const log = new MemoryLog({ historySize: 1000, historyAgeMs: 3_600_000, keep: (m) => tables.keep(m) });
   const hub = new Hub(log, await log.head(), { maxBufferedBytes: 1 << 20 });
@@ -68,7 +69,7 @@ async function setup(loadGroups?: (userId: string) => Promise<readonly string[]>
     announce: (userId, unread) => hub.tellUnread(userId, unread),
   });
   const serverGroups = new Map<string, readonly string[]>();
-  hub.serveUsers({ groups: loadGroups ?? (async (userId) => serverGroups.get(userId) ?? []), inbox });
+  hub.serveUsers({ groups: loadGroups ?? ((userId) => serverGroups.get(userId) ?? []), inbox });
   log.tail((message) => hub.deliver(message));
   const open = (userId: string, groups: string[] = []) => {
     const sink = new LineSink();
@@ -133,6 +134,15 @@ describe('the hub with inboxes and server-side groups', () => {
       ['groups own,ops', 'message to ops', 'groups own,sales', 'message to sales', 'message to own'],
     );
     assert.equal(hub.connectionsInGroup('ops'), 0);
+  });
+
+  test('a connection whose user has nothing waiting and no server-side groups registers at once', async () => {
+    const { log, hub, open } = await setup();
+    await log.append({ topics: ['user:other'], data: 'not for eve', ttlMs: 60_000 });
+    const { sink } = open('eve');
+    assert.equal(hub.connectionCountOf('eve'), 1);
+    await flushed();
+    assert.deepEqual(sink.lines(), [`hello ${await log.head()}`]);
   });
 
   test("an acknowledgement is told to the user's live connections", async () => {

@@ -1,11 +1,14 @@
 import { changedGroups, type GroupTables, normalGroups } from '../../core/groups.js';
 
+const NONE: readonly string[] = Object.freeze([]);
+
 /** Server-side groups in this process (lost on restart, like the rest of the memory backend). */
 export class MemoryGroupTables implements GroupTables {
   private readonly byUser = new Map<string, readonly string[]>();
+  readonly ofNow = (userId: string): readonly string[] => this.byUser.get(userId) ?? NONE;
 
   async of(userId: string): Promise<readonly string[]> {
-    return this.byUser.get(userId) ?? [];
+    return this.ofNow(userId);
   }
 
   async replace(userId: string, groups: readonly string[]): Promise<readonly string[]> {

@@ -54,6 +54,15 @@ export class MemoryInboxTables implements InboxTables {
     }
   }
 
+  readonly idle = (userId: string, topics: readonly string[]): boolean => {
+    if (this.personalOf.has(userId)) return false;
+    for (const topic of topics) if (this.sharedOf.has(topic)) return false;
+    for (const topic of this.sharedOf.keys()) {
+      if (topic.startsWith('prefix:') && userId.startsWith(topic.slice(7))) return false;
+    }
+    return true;
+  };
+
   async personal(userId: string): Promise<readonly InboxEntry[]> {
     return [...(this.personalOf.get(userId)?.values() ?? [])];
   }

@@ -18,8 +18,10 @@ export class SqliteGroupTables implements GroupTables {
     this.insert = db.prepare('INSERT OR IGNORE INTO user_groups (user, grp) VALUES (?, ?)');
   }
 
+  readonly ofNow = (userId: string): readonly string[] => this.select.all(userId);
+
   async of(userId: string): Promise<readonly string[]> {
-    return this.select.all(userId);
+    return this.ofNow(userId);
   }
 
   async replace(userId: string, groups: readonly string[]): Promise<readonly string[]> {

@@ -60,6 +60,8 @@ export class SqliteInboxTables implements InboxTables {
   private readonly sweepSteps: Statement<[number]>[];
   private readonly sweepCursors: Statement<[number]>;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly hasPersonal: Statement<[string], number>;
+  private readonly hasShared: Statement<[string], number>;
 
   constructor(
     private readonly db: Database,
@@ -127,6 +129,12 @@ export class SqliteInboxTables implements InboxTables {
       `DELETE FROM inbox_cursors WHERE user IN (SELECT user FROM inbox_cursors c WHERE moved <= ?
          AND NOT EXISTS (SELECT 1 FROM inbox_acked a WHERE a.user = c.user) LIMIT ${SWEEP_BATCH})`,
     );
+    this.hasPersonal = db
+      .prepare<[string], number>('SELECT 1 FROM inbox_personal WHERE user = ? LIMIT 1')
+      .pluck();
+    this.hasShared = db
+      .prepare<[string], number>('SELECT 1 FROM inbox_shared WHERE topic = ? LIMIT 1')
+      .pluck();
     this.sweeper = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 10_000);
     this.sweeper.unref();
   }
@@ -151,6 +159,12 @@ export class SqliteInboxTables implements InboxTables {
       else this.insertShared.run(topic, seq, expires);
     }
   }
+
+  readonly idle = (userId: string, topics: readonly string[]): boolean => {
+    if (this.hasPersonal.get(userId) !== undefined) return false;
+    for (const topic of topics) if (this.hasShared.get(topic) !== undefined) return false;
+    return !this.prefixes.all().some((topic) => userId.startsWith(topic.slice(7)));
+  };
 
   async personal(userId: string): Promise<readonly InboxEntry[]> {
     return this.personalOf.all(userId).map((row) => this.entryOf(row));
