@@ -125,9 +125,9 @@ export async function createHerald(
   const hub = new Hub(messageLog, await messageLog.head(), { maxBufferedBytes: config.maxBufferedBytes });
   const backend = opening.attach(hub);
   const { presence, control, directory } = backend;
-  const { known } = backend.groups;
   hub.serveUsers({
-    groups: known ?? ((userId) => backend.groups.of(userId)),
+    loadGroups: (userId) => backend.groups.of(userId),
+    knownGroups: backend.groups.known,
     inbox: backend.inbox,
   });
   const webhook =

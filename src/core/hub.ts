@@ -45,11 +45,13 @@ export type UserChangeListener = (userId: string, connections: number) => void;
  * groups (`core/groups.ts`) and its inbox (`core/inbox.ts`).
  */
 export interface UserState {
+  /** The user's server-side groups. */
+  loadGroups(userId: string): Promise<readonly string[]>;
   /**
-   * The user's server-side groups: an array when the store holds them in this process (no I/O, so the
-   * connection registers at once, as without them), else a promise.
+   * The same without I/O, when the store holds them in this process: the connection then registers at
+   * once, as without server-side groups.
    */
-  groups(userId: string): readonly string[] | Promise<readonly string[]>;
+  readonly knownGroups?: ((userId: string) => readonly string[]) | undefined;
   readonly inbox: Pick<InboxStore, 'waiting' | 'idle'>;
 }
 
@@ -443,8 +445,7 @@ export class Hub {
     if (this.groupLoads.has(userId)) return undefined;
     const other = this.router.byUser.get(userId)?.[0];
     if (other !== undefined) return other.serverGroups;
-    const groups = users.groups(userId);
-    return Array.isArray(groups) ? groups : undefined;
+    return users.knownGroups?.(userId);
   }
 
   /** Loads the user's server-side groups once for all its connections opening meanwhile. */
@@ -452,7 +453,7 @@ export class Hub {
     const running = this.groupLoads.get(userId);
     if (running !== undefined) return running.promise;
     const load: GroupsLoad = {
-      promise: Promise.resolve(users.groups(userId)).then(
+      promise: users.loadGroups(userId).then(
         (groups) => {
           this.groupLoads.delete(userId);
           return load.changed ?? groups;

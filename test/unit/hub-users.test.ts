@@ -69,7 +69,12 @@ async function setup(loadGroups?: (userId: string) => Promise<readonly string[]>
     announce: (userId, unread) => hub.tellUnread(userId, unread),
   });
   const serverGroups = new Map<string, readonly string[]>();
-  hub.serveUsers({ groups: loadGroups ?? ((userId) => serverGroups.get(userId) ?? []), inbox });
+  const known = (userId: string): readonly string[] => serverGroups.get(userId) ?? [];
+  hub.serveUsers({
+    loadGroups: loadGroups ?? (async (userId) => known(userId)),
+    knownGroups: loadGroups === undefined ? known : undefined,
+    inbox,
+  });
   log.tail((message) => hub.deliver(message));
   const open = (userId: string, groups: string[] = []) => {
     const sink = new LineSink();
