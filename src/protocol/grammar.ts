@@ -33,6 +33,8 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'connected',
   'gap',
   'disconnect',
+  'inbox',
+  'groups',
   'state',
   'error',
 ]);
