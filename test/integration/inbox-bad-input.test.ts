@@ -33,7 +33,7 @@ function problem(
   field?: string,
 ): void {
   assert.equal(answer.status, status, JSON.stringify(answer.body));
-  assert.equal(answer.body.type, `https://herald.dev/problems/${code}`);
+  assert.equal(answer.body.type, `/problems/${code}`);
   if (field !== undefined) assert.equal(answer.body.field, field);
 }
 
