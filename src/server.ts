@@ -276,7 +276,17 @@ export async function createHerald(
     },
   );
   metricsRoutes(app, metrics, identity);
-  adminRoutes(app, { hub, log: messageLog, presence, control, identity, stats, feed, nodeId });
+  adminRoutes(app, {
+    hub,
+    log: messageLog,
+    presence,
+    control,
+    identity,
+    stats,
+    feed,
+    nodeId,
+    inboxMaxTtlMs: config.inboxMaxTtlMs,
+  });
   backupRoutes(app, { identity, backup: backend.backup?.bind(backend) });
   const metricsListener: Server | undefined =
     config.metricsPort === undefined ? undefined : metricsServer(metrics);
