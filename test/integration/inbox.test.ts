@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DAY_MS, TestClock } from '../helpers/clock.js';
+import { eventually } from '../helpers/eventually.js';
 import { type JsonBody, publish, startHerald, type TestHerald } from '../helpers/herald.js';
 import { type RedisServer, redisSkip, startRedis } from '../helpers/redis.js';
 import { isMessage, openSse, type ReceivedEvent, type SseConnection } from '../helpers/sse-client.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 /** A request with a JSON body (or none) and its parsed answer. */
 async function call(
@@ -295,6 +297,27 @@ describe('inboxes on a Redis cluster', { skip: redisSkip }, () => {
     await laptop.stream.waitFor(1, (e) => e.event === 'inbox' && JSON.parse(e.data).unread === 0);
     laptop.stream.close();
     assert.deepEqual(await inboxOnConnect(b.url, 'phone-user', a.url), []);
+  });
+
+  test('a node whose link to Redis was cut hears of acknowledgements again once it is back', async () => {
+    const redisPrefix = `inbox${++clusters}:`;
+    const link = await startTcpProxy(redis.port);
+    const a = await startHerald({ log: redis.url, redisPrefix });
+    const b = await startHerald({ log: `redis://127.0.0.1:${link.port}/0`, redisPrefix });
+    started.push(a, b);
+    link.cut();
+    link.restore();
+    await eventually('node b ready again', async () => (await fetch(`${b.url}/readyz`)).status === 200);
+    const id = await publish(a.url, { to: { users: ['cut-user'] }, data: 'x', ttl: 3600 });
+    const stream = await openSse(`${b.url}/events?user=cut-user`);
+    await stream.waitFor(1, (e) => e.event === 'inbox');
+    // Subscribed again after the cut: the count from node a reaches the stream on node b.
+    await eventually('the unread count from the other node', async () => {
+      await call('POST', `${a.url}/inbox/ack?user=cut-user`, { ids: [id] });
+      return stream.events.some((e) => e.event === 'inbox' && JSON.parse(e.data).unread === 0);
+    });
+    stream.close();
+    await link.close();
   });
 
   test('a server-side join on one node reaches a live connection on the other at once', async () => {

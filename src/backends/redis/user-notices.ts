@@ -27,9 +27,13 @@ export class UserNotices {
     onError: (error: unknown) => void,
   ) {
     this.channel = `${prefix}inbox-unread`;
-    // A connection in subscriber mode can run nothing else; ioredis subscribes again after a reconnect.
-    this.subscriber = publisher.duplicate({ lazyConnect: true, enableOfflineQueue: true });
+    // A connection in subscriber mode can run nothing else. It subscribes whenever it is (again) ready:
+    // a subscription that failed as Redis went away is made when it is back.
+    this.subscriber = publisher.duplicate({ lazyConnect: true, autoResubscribe: false });
     this.subscriber.on('error', onError);
+    this.subscriber.on('ready', () => {
+      this.subscriber.subscribe(this.channel).catch(onError);
+    });
     this.subscriber.on('message', (_channel: string, text: string) => {
       try {
         const { user, unread } = JSON.parse(text) as { user: string; unread: number };
@@ -38,10 +42,7 @@ export class UserNotices {
         onError(error);
       }
     });
-    this.subscriber.connect().then(
-      () => this.subscriber.subscribe(this.channel),
-      (error: unknown) => onError(error),
-    );
+    this.subscriber.connect().catch(onError);
   }
 
   /** Announces a user's new server-side groups to every node, through the log. */
