@@ -351,6 +351,48 @@ export const OPTION_TABLE = {
     default: '',
     help: 'PEM private key of --tls-cert',
   },
+  /** Longest `ttl` of `POST /messages`: how long a message may wait in a user's inbox. */
+  inboxMaxTtlMs: {
+    flag: 'inbox-max-ttl',
+    env: 'HERALD_INBOX_MAX_TTL',
+    kind: 'duration',
+    default: '7d',
+    help: "longest ttl a message may wait in a user's inbox until acknowledged; 400 beyond",
+  },
+  /** How long a user's presence change must last before its `online`/`offline` event. */
+  presenceDebounceMs: {
+    flag: 'presence-debounce',
+    env: 'HERALD_PRESENCE_DEBOUNCE',
+    kind: 'duration',
+    default: '2s',
+    help: 'delay before online/offline presence events: a page reload within it is no event',
+  },
+  /** Presence events kept so that `GET /presence/events` resumes from a Last-Event-ID. */
+  presenceHistory: {
+    flag: 'presence-history',
+    env: 'HERALD_PRESENCE_HISTORY',
+    kind: 'integer',
+    default: '1000',
+    help: 'presence events kept for a GET /presence/events reconnect to resume from',
+  },
+  /** URL told of every presence event (POST, HMAC-signed with `presenceWebhookSecret`); unset: none. */
+  presenceWebhook: {
+    meta: 'url',
+    flag: 'presence-webhook',
+    env: 'HERALD_PRESENCE_WEBHOOK',
+    kind: 'optional',
+    default: '',
+    help: 'URL told of presence events by POST, signed (Herald-Signature), retried with backoff',
+  },
+  /** Secret of the webhook's HMAC-SHA256 signature; required with `presenceWebhook`. */
+  presenceWebhookSecret: {
+    meta: 'secret',
+    flag: 'presence-webhook-secret',
+    env: 'HERALD_PRESENCE_WEBHOOK_SECRET',
+    kind: 'optional',
+    default: '',
+    help: 'HMAC-SHA256 key of the presence webhook signature (at least 32 characters)',
+  },
   /** Serve cleartext HTTP/2 (h2c, prior knowledge) instead of HTTP/1.1, for a proxy that speaks it. */
   h2c: {
     flag: 'h2c',
@@ -493,6 +535,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Con
   const logProblem = logUrlProblem(result.log);
   if (logProblem !== undefined) throw new ConfigError(logProblem);
   checkTls(result);
+  checkWebhook(result);
   return result;
 }
 
@@ -543,11 +586,11 @@ function parseValue(option: OptionSpec, raw: string, source: string): KindValues
   return PARSERS[option.kind](raw, bad, option);
 }
 
-const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** `500ms`, `15s`, `5m`, `1h`; a bare number is seconds. Returns milliseconds. */
+/** `500ms`, `15s`, `5m`, `1h`, `7d`; a bare number is seconds. Returns milliseconds. */
 export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
   if (match === null) return undefined;
   return Math.round(Number(match[1]) * (DURATION_UNITS[match[2] ?? 's'] as number));
 }
@@ -585,6 +628,20 @@ function checkTls(config: Config): void {
   if (config.h2c && config.tlsCert !== undefined)
     throw new ConfigError(
       '--h2c is cleartext HTTP/2; with --tls-cert/--tls-key HTTP/2 is already served over TLS',
+    );
+}
+
+function checkWebhook(config: Config): void {
+  const url = config.presenceWebhook;
+  if (url === undefined) return;
+  if (!/^https?:\/\//.test(url) || !URL.canParse(url))
+    throw new ConfigError(
+      `invalid --presence-webhook=${JSON.stringify(url)}: expected an http:// or https:// URL`,
+    );
+  const secret = config.presenceWebhookSecret;
+  if (secret === undefined || secret.length < 32)
+    throw new ConfigError(
+      '--presence-webhook needs --presence-webhook-secret (HERALD_PRESENCE_WEBHOOK_SECRET) of at least 32 characters',
     );
 }
 

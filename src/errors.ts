@@ -48,6 +48,12 @@ export const Problems = {
     "valid credentials that do not allow this (another user's stream, a group outside the token)",
   ),
   notFound: problem('not-found', 404, 'No such resource', 'no such route'),
+  notAddressed: problem(
+    'not-addressed',
+    403,
+    'The message is not addressed to this user',
+    "an acknowledgement names a message of another user's inbox",
+  ),
   duplicateId: problem(
     'duplicate-id',
     409,

@@ -27,6 +27,7 @@ import { MercureHub } from './mercure/hub.js';
 import { mercureRoutes } from './mercure/routes.js';
 import { MercureKeyError, mercureConfigured } from './mercure/tokens.js';
 import { Metrics } from './ops/metrics.js';
+import { PresenceWebhook } from './ops/presence-webhook.js';
 import { PublishGate } from './ops/publish-gate.js';
 import { StatsSampler } from './ops/stats.js';
 import { checkSocketHandOff } from './transport/http1-socket.js';
@@ -55,6 +56,12 @@ export interface Herald {
    * remaining connections closed once `--drain-timeout` has passed.
    */
   close(): Promise<void>;
+}
+
+/** What a test (or an embedder) may give a node beyond its configuration. */
+export interface HeraldOptions {
+  /** The clock of inbox expiry; default `Date.now`. Tests pass one they move ("tomorrow"). */
+  readonly now?: () => number;
 }
 
 /**
@@ -140,7 +147,11 @@ function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
  * The composition root: builds log, hub, transports and HTTP from the configuration and wires them; the
  * node's life (listening, draining) is `lifecycle.ts`'s.
  */
-export async function createHerald(config: Config, logger?: Logger): Promise<Herald> {
+export async function createHerald(
+  config: Config,
+  logger?: Logger,
+  options: HeraldOptions = {},
+): Promise<Herald> {
   const nodeLogger = logger ?? pino({ level: config.logLevel });
   const tls = readTls(config);
   // What Herald relies on inside Fastify and Node, checked before anything opens: a version that changed
@@ -160,6 +171,10 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     keyPrefix: config.redisPrefix,
     presenceTtlMs: config.presenceTtlMs,
     logger: nodeLogger,
+    now: options.now ?? Date.now,
+    inboxMaxTtlMs: config.inboxMaxTtlMs,
+    presenceDebounceMs: config.presenceDebounceMs,
+    presenceHistory: config.presenceHistory,
   });
   // Every reader and writer of the log goes through the gate: counted, timed, and refused while draining.
   const messageLog = new PublishGate(opening.log, metrics);
@@ -167,6 +182,24 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
   const backend = opening.attach(hub);
   const { presence, control, directory } = backend;
   const mercure = createMercure(config, { log: messageLog, presence, nodeId, logger: nodeLogger });
+  hub.serveUsers({
+    loadGroups: (userId) => backend.groups.of(userId),
+    knownGroups: backend.groups.known,
+    inbox: backend.inbox,
+  });
+  const webhook =
+    config.presenceWebhook === undefined
+      ? undefined
+      : new PresenceWebhook({
+          url: config.presenceWebhook,
+          secret: config.presenceWebhookSecret ?? '',
+          onGiveUp: (event, why) =>
+            nodeLogger.warn(
+              { presence: event.id, user: event.user, event: event.event, why },
+              'presence webhook gave up',
+            ),
+        });
+  if (webhook !== undefined) backend.presenceEvents.onDecided((event) => webhook.send(event));
   const stats = new StatsSampler({ hub, metrics, nodeId, directory });
   const sse = new SseTransport({ retryMs: config.retryMs, heartbeatMs: config.heartbeatMs });
   const feed = new AdminFeed(stats, sse);
@@ -212,7 +245,20 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
       : { ready: false, reason: 'log-unreachable' };
   };
   const app = await buildApp(
-    { hub, log: messageLog, presence, streams, identity, guard, publishRate, control },
+    {
+      hub,
+      log: messageLog,
+      presence,
+      streams,
+      identity,
+      guard,
+      publishRate,
+      control,
+      inbox: backend.inbox,
+      groups: backend.groups,
+      presenceEvents: backend.presenceEvents,
+      inboxMaxTtlMs: config.inboxMaxTtlMs,
+    },
     {
       logger: nodeLogger,
       bodyLimitBytes: config.bodyLimitBytes,
@@ -230,7 +276,17 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     },
   );
   metricsRoutes(app, metrics, identity);
-  adminRoutes(app, { hub, log: messageLog, presence, control, identity, stats, feed, nodeId });
+  adminRoutes(app, {
+    hub,
+    log: messageLog,
+    presence,
+    control,
+    identity,
+    stats,
+    feed,
+    nodeId,
+    inboxMaxTtlMs: config.inboxMaxTtlMs,
+  });
   backupRoutes(app, { identity, backup: backend.backup?.bind(backend) });
   const metricsListener: Server | undefined =
     config.metricsPort === undefined ? undefined : metricsServer(metrics);
@@ -238,7 +294,8 @@ export async function createHerald(config: Config, logger?: Logger): Promise<Her
     app,
     hub,
     log: messageLog,
-    beforeDisconnect: [stats, feed, sse, expiry],
+    beforeDisconnect:
+      webhook === undefined ? [stats, feed, sse, expiry] : [stats, feed, webhook, sse, expiry],
     afterDisconnect: [polls],
     detached: sse,
     metricsListener,

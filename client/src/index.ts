@@ -26,6 +26,8 @@ export interface HeraldMessage<T = unknown> {
    * is empty and this true.
    */
   readonly direct: boolean;
+  /** True when it waits in the user's inbox until acknowledged (published with a ttl); see `ack`. */
+  readonly inbox: boolean;
 }
 
 /** The server could not replay what was missed: `unknown-id` (e.g. after a restart) or `expired`. */
@@ -41,12 +43,21 @@ export interface DisconnectInfo {
   readonly reconnect: boolean;
 }
 
+/** How many messages wait in the user's inbox (messages published with a ttl, not yet acknowledged). */
+export interface InboxInfo {
+  readonly unread: number;
+}
+
 /** The client's own events; every other name is an application event. */
 export interface ClientEvents {
   state: State;
   gap: GapInfo;
   disconnect: DisconnectInfo;
   error: unknown;
+  /** The unread count changed: on connect after the inbox was delivered, and after every acknowledgement. */
+  inbox: InboxInfo;
+  /** This tab's groups changed (the backend changed the user's server-side groups). */
+  groups: readonly string[];
 }
 
 /** The handler type for `on(name)`: client events get their value, other names get messages (`*`: all). */
@@ -82,6 +93,11 @@ export interface ConnectOptions {
   retryStreamAfter?: number;
   /** Longest delay between reconnect attempts, in milliseconds. Default 30000. */
   maxRetryDelay?: number;
+  /**
+   * Acknowledge inbox messages (published with a ttl) once this tab's handlers for them ran, so the
+   * user's other devices are not sent them again. Default true; false leaves it to `ack`.
+   */
+  autoAck?: boolean;
 }
 
 /** A connection to Herald (possibly shared with other tabs). */
@@ -94,6 +110,15 @@ export interface HeraldClient {
   readonly leader: boolean;
   /** The id the next reconnect resumes after; kept in sessionStorage across reloads. */
   readonly lastEventId: string | undefined;
+  /**
+   * This tab's groups: the ones it asked for plus the user's server-side groups (all of the connection's
+   * when it asked for every group of its token); undefined until the server said or when it asked for none.
+   */
+  readonly groups: readonly string[] | undefined;
+  /** How many inbox messages wait for the user, as the server last said; undefined until it did. */
+  readonly unread: number | undefined;
+  /** Acknowledges inbox messages by id (with `autoAck: false`, or for messages shown elsewhere). */
+  ack(ids: readonly string[]): Promise<void>;
   /** Adds a handler; returns the client. */
   on<K extends string>(event: K, handler: Listener<K>): HeraldClient;
   /** Removes a handler added with `on`. */
@@ -126,6 +151,9 @@ type TabMessage =
 const SEEN_LIMIT = 1000;
 // Events a tab keeps to replay to a tab that reloads: far more than arrive during a reload.
 const HISTORY_LIMIT = 500;
+// Most ids in one acknowledgement, and how long ids gather before it is sent.
+const ACK_BATCH = 1000;
+const ACK_DELAY_MS = 100;
 
 /**
  * Connects to the Herald at `url` (its base URL, e.g. `https://push.example.com` or `/`).
@@ -143,6 +171,12 @@ class Client implements HeraldClient {
   transport: Transport | undefined;
   leader = false;
   lastEventId: string | undefined;
+  unread: number | undefined;
+  /** The connection's groups as the server last told them. */
+  private told: readonly string[] | undefined;
+  /** Ids handled here, waiting to be acknowledged. */
+  private readonly acks = new Set<string>();
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly handlers = new Map<string, Set<(value: never) => void>>();
   private readonly seen = new Set<string>();
   /** The last events this tab applied, in order, from its first position on (at most `HISTORY_LIMIT`). */
@@ -150,7 +184,7 @@ class Client implements HeraldClient {
   /** Whether this tab applies the leader's events: from its `welcome`, or from when it leads. */
   private welcomed = false;
   private readonly tab = Math.random().toString(36).slice(2);
-  private readonly groups: Groups;
+  private readonly asked: Groups;
   private readonly tabs = new Map<string, Groups>();
   private readonly root: URL;
   /** The name of the shared connection and of the stored last id; undefined until known, or unshared. */
@@ -171,8 +205,8 @@ class Client implements HeraldClient {
     this.token = options.token;
     // Without groups a token stream joins every group of the token; a development-mode stream joins none.
     const tokens = options.token !== undefined || options.getToken !== undefined;
-    this.groups = options.groups ?? (tokens ? null : []);
-    this.tabs.set(this.tab, this.groups);
+    this.asked = options.groups ?? (tokens ? null : []);
+    this.tabs.set(this.tab, this.asked);
     void this.start();
   }
 
@@ -220,7 +254,7 @@ class Client implements HeraldClient {
   private keyFor(identity: string): string {
     const key = `${this.options.channel ?? `herald:${this.root.href}`}|${identity}`;
     if (streamKind(this.options.transport) !== 'eventsource') return key;
-    return `${key}|${this.groups === null ? '*' : [...new Set(this.groups)].sort().join(',')}`;
+    return `${key}|${this.asked === null ? '*' : [...new Set(this.asked)].sort().join(',')}`;
   }
 
   /**
@@ -246,6 +280,49 @@ class Client implements HeraldClient {
   off<K extends string>(event: K, handler: Listener<K>): HeraldClient {
     this.handlers.get(event)?.delete(handler as (value: never) => void);
     return this;
+  }
+
+  get groups(): readonly string[] | undefined {
+    const told = this.told;
+    if (told === undefined || this.asked === null) return told;
+    return [...new Set([...this.asked, ...this.serverGroups()])];
+  }
+
+  /** The told groups no tab asked for: the user's server-side groups. */
+  private serverGroups(): string[] {
+    const asked = new Set<string>();
+    for (const groups of this.tabs.values()) for (const group of groups ?? []) asked.add(group);
+    return (this.told ?? []).filter((group) => !asked.has(group));
+  }
+
+  async ack(ids: readonly string[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += ACK_BATCH) {
+      const batch = ids.slice(i, i + ACK_BATCH);
+      if (this.source !== undefined) await this.source.ack(batch);
+      else await this.postAck(batch);
+    }
+  }
+
+  /** `POST /inbox/ack` from a tab without the network connection (it follows the leader's). */
+  private async postAck(ids: readonly string[]): Promise<void> {
+    const url = new URL('inbox/ack', this.root);
+    if (this.options.user !== undefined) url.searchParams.set('user', this.options.user);
+    for (const group of this.asked ?? []) url.searchParams.append('group', group);
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
+    const response = await fetch(url.href, { method: 'POST', headers, body: JSON.stringify({ ids }) });
+    await response.body?.cancel();
+  }
+
+  /** Queues an id for the next acknowledgement, sent shortly after (one request for a burst). */
+  private queueAck(id: string): void {
+    this.acks.add(id);
+    this.ackTimer ??= setTimeout(() => {
+      this.ackTimer = undefined;
+      const ids = [...this.acks];
+      this.acks.clear();
+      this.ack(ids).catch((error: unknown) => this.emit('error', error));
+    }, ACK_DELAY_MS);
   }
 
   close(): void {
@@ -278,7 +355,7 @@ class Client implements HeraldClient {
 
   /** Tells the leader this tab's groups; until welcomed, also its last id, to be caught up from it. */
   private announce(): void {
-    const { tab, groups } = this;
+    const { tab, asked: groups } = this;
     this.post(
       this.welcomed ? { t: 'hello', tab, groups } : { t: 'join', tab, groups, since: this.lastEventId },
     );
@@ -414,13 +491,22 @@ class Client implements HeraldClient {
       this.emit('gap', { reason: wire.reason, lastEventId: wire.lastEventId });
     } else if (wire.k === 'disconnect') {
       this.emit('disconnect', { reason: wire.reason, reconnect: wire.reconnect });
+    } else if (wire.k === 'inbox') {
+      this.unread = wire.unread;
+      this.emit('inbox', { unread: wire.unread });
+    } else if (wire.k === 'groups') {
+      this.told = wire.groups;
+      this.emit('groups', this.groups ?? []);
     } else if (!this.seen.has(wire.id)) {
       this.seen.add(wire.id);
       if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
       this.position(wire);
-      // The shared stream carries every tab's groups: keep what this tab asked for.
-      const mine = this.groups;
-      if (mine !== null && !wire.direct && !wire.groups.some((group) => mine.includes(group))) return;
+      // The shared stream carries every tab's groups: keep what this tab asked for, and server-side groups.
+      const mine = this.asked;
+      if (mine !== null && !wire.direct && !wire.groups.some((group) => mine.includes(group))) {
+        const server = this.serverGroups();
+        if (!wire.groups.some((group) => server.includes(group))) return;
+      }
       let data: unknown = wire.data;
       if (wire.json) {
         try {
@@ -435,9 +521,12 @@ class Client implements HeraldClient {
         data,
         groups: wire.groups,
         direct: wire.direct,
+        inbox: wire.inbox,
       };
       this.emit(wire.event, message);
       this.emit('*', message);
+      // Handled here: acknowledged for every device of the user (unless the page acknowledges itself).
+      if (wire.inbox && this.options.autoAck !== false) this.queueAck(wire.id);
     }
   }
 }

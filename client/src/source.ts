@@ -12,7 +12,19 @@ export type State = 'connecting' | 'open' | 'closed';
 
 /** One thing the network said, in a form that can cross a BroadcastChannel. */
 export type Wire =
-  | { k: 'msg'; id: string; event: string; data: string; json: boolean; groups: string[]; direct: boolean }
+  | {
+      k: 'msg';
+      id: string;
+      event: string;
+      data: string;
+      json: boolean;
+      groups: string[];
+      direct: boolean;
+      /** It waits in the user's inbox until acknowledged (published with a ttl). */
+      inbox: boolean;
+    }
+  | { k: 'inbox'; unread: number }
+  | { k: 'groups'; groups: string[] }
   | { k: 'gap'; reason: string; lastEventId: string; id: string }
   | { k: 'disconnect'; reason: string; reconnect: boolean }
   | { k: 'pos'; id: string }
@@ -51,7 +63,10 @@ export class Refusal extends Error {
   }
 }
 
-const NO_ANNOTATION: Annotation = { json: false, groups: [], direct: true };
+const NO_ANNOTATION: Annotation = { json: false, groups: [], direct: true, inbox: false };
+
+/** Herald's own events on a stream (not application messages). */
+const CONTROL = ['connected', 'gap', 'disconnect', 'inbox', 'groups'];
 
 /**
  * The one network connection: streams over `fetch` (else `EventSource`), falls back to long-polling when a
@@ -177,10 +192,31 @@ export class Source {
     this.state('open');
   }
 
+  /** Acknowledges inbox messages (`POST /inbox/ack`) as this connection's user; resolves when answered. */
+  async ack(ids: readonly string[]): Promise<void> {
+    const headers = this.headers('application/json');
+    headers['content-type'] = 'application/json';
+    const response = await fetch(this.url('inbox/ack', {}), {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ ids }),
+      cache: 'no-store',
+    });
+    await response.body?.cancel();
+    if (!response.ok && response.status !== 403)
+      throw new Error(`Herald refused the acknowledgement: HTTP ${response.status}`);
+  }
+
   /** Applies a control event; returns false when the server said not to reconnect. */
   private control(event: string, data: string, id: string | undefined): void {
     const body = JSON.parse(data) as Record<string, unknown>;
-    if (event === 'connected') {
+    if (event === 'inbox') {
+      // After the inbox sent on connect, its id is where the stream resumes.
+      if (id !== undefined) this.hooks.emit({ k: 'pos', id });
+      this.hooks.emit({ k: 'inbox', unread: Number(body.unread) });
+    } else if (event === 'groups') {
+      this.hooks.emit({ k: 'groups', groups: Array.isArray(body.groups) ? body.groups.map(String) : [] });
+    } else if (event === 'connected') {
       if (id !== undefined) this.hooks.emit({ k: 'pos', id });
       this.connected();
     } else if (event === 'gap') {
@@ -210,6 +246,7 @@ export class Source {
       json: note.json,
       groups: [...note.groups],
       direct: note.direct,
+      inbox: note.inbox,
     });
   }
 
@@ -246,8 +283,7 @@ export class Source {
           note = parseAnnotation(comment) ?? note;
         },
         onEvent: ({ id, event = 'message', data }) => {
-          if (event === 'connected' || event === 'gap' || event === 'disconnect')
-            this.control(event, data, id);
+          if (CONTROL.includes(event)) this.control(event, data, id);
           else this.message(id, event, data, note);
           note = NO_ANNOTATION;
         },
@@ -283,7 +319,7 @@ export class Source {
       this.abort = finish;
       const on = (name: string, listener: (event: MessageEvent<string>) => void): void =>
         source.addEventListener(name, listener as EventListener);
-      for (const name of ['connected', 'gap', 'disconnect']) {
+      for (const name of CONTROL) {
         on(name, (event) => {
           this.control(name, event.data, event.lastEventId);
           if (name === 'disconnect') finish();
@@ -327,6 +363,7 @@ export class Source {
             json: m.json === true,
             groups: m.groups ?? [],
             direct: m.groups === undefined || m.direct === true,
+            inbox: m.inbox === true,
           });
         }
         this.hooks.emit({ k: 'pos', id: body.lastEventId });

@@ -15,6 +15,14 @@ export interface BackendOptions {
   readonly presenceTtlMs: number;
   /** Where a backend reports what an operator should know (its storage lost and back, failing upkeep). */
   readonly logger: Logger;
+  /** The clock of inbox expiry (`Date.now` unless a test moves time). */
+  readonly now: () => number;
+  /** The longest ttl (`--inbox-max-ttl`): a user's shared-message cursor is dropped this long after its last move. */
+  readonly inboxMaxTtlMs: number;
+  /** How long a presence change must last before its event (`--presence-debounce`). */
+  readonly presenceDebounceMs: number;
+  /** Presence events kept for resuming (`--presence-history`). */
+  readonly presenceHistory: number;
 }
 
 /** One backend as the registry lists it: which `--log` values are its, and how to open it. */

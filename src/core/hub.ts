@@ -1,4 +1,5 @@
 import { Disconnect, type DisconnectReason } from './disconnect.js';
+import type { InboxStore } from './inbox.js';
 import type { Message } from './message.js';
 import type { Log, Replay } from './ports.js';
 import { Router } from './router.js';
@@ -29,6 +30,8 @@ export interface HubCounters {
   replayed: number;
   /** `gap`s told to connections (by the hub, or counted by a transport with `countGap`). */
   gaps: number;
+  /** Messages sent from a user's inbox to a connection that opened without a Last-Event-ID. */
+  inboxed: number;
   slowConsumerCloses: number;
   /** Bytes of frames the hub wrote to sinks (counted once per coalesced write, not per frame). */
   bytesOut: number;
@@ -36,6 +39,28 @@ export interface HubCounters {
 
 /** Told a user's number of connections on this node after each change (0: the user left this node). */
 export type UserChangeListener = (userId: string, connections: number) => void;
+
+/**
+ * What the backend keeps per user that the hub reads when a connection opens: the user's server-side
+ * groups (`core/groups.ts`) and its inbox (`core/inbox.ts`).
+ */
+export interface UserState {
+  /** The user's server-side groups. */
+  loadGroups(userId: string): Promise<readonly string[]>;
+  /**
+   * The same without I/O, when the store holds them in this process: the connection then registers at
+   * once, as without server-side groups.
+   */
+  readonly knownGroups?: ((userId: string) => readonly string[]) | undefined;
+  readonly inbox: Pick<InboxStore, 'waiting' | 'idle'>;
+}
+
+/** A load of a user's server-side groups under way, shared by the user's connections opening meanwhile. */
+interface GroupsLoad {
+  readonly promise: Promise<readonly string[]>;
+  /** The groups a change announced during the load set: newer than what the load reads. */
+  changed: readonly string[] | null;
+}
 
 const NO_CONNECTIONS: readonly Subscription[] = Object.freeze([]);
 
@@ -52,6 +77,7 @@ export class Hub {
     delivered: 0,
     replayed: 0,
     gaps: 0,
+    inboxed: 0,
     slowConsumerCloses: 0,
     bytesOut: 0,
   };
@@ -70,6 +96,9 @@ export class Hub {
   /** Where an interrupted flush resumes in `dirty`. */
   private flushIndex = 0;
   private readonly userListeners = new Set<UserChangeListener>();
+  private users: UserState | null = null;
+  /** Loads of server-side groups under way, by user (a user's connections otherwise carry them). */
+  private readonly groupLoads = new Map<string, GroupsLoad>();
   // The message being delivered; fields rather than a closure so per-recipient work allocates nothing.
   private mark = 0;
   private current: Message | null = null;
@@ -161,6 +190,34 @@ export class Hub {
     };
   }
 
+  /**
+   * Serves per-user state kept by the backend: every connection then also receives its user's server-side
+   * groups, and one that opens without a Last-Event-ID first gets its user's inbox. Call once, before
+   * connections open.
+   */
+  serveUsers(state: UserState): void {
+    this.users = state;
+  }
+
+  /**
+   * The user's server-side groups are now `groups` (the backend's announcement of a change, on every node
+   * in log order): the user's live connections here join and leave at once and are told.
+   */
+  setServerGroups(userId: string, groups: readonly string[]): void {
+    const load = this.groupLoads.get(userId);
+    if (load !== undefined) load.changed = groups;
+    // Without a connection of the user here there is nothing to keep: a later one loads them afresh.
+    for (const sub of this.router.byUser.get(userId) ?? NO_CONNECTIONS) this.regroup(sub, groups);
+  }
+
+  /** Tells the user's live connections here how many inbox messages wait (after an acknowledgement). */
+  tellUnread(userId: string, unread: number): void {
+    for (const sub of this.router.byUser.get(userId) ?? NO_CONNECTIONS) {
+      const frame = sub.encoder.inbox?.({ unread });
+      if (frame !== undefined) this.enqueue(sub, frame);
+    }
+  }
+
   /** A transport told a connection of a gap itself (a long poll answered with one). */
   countGap(): void {
     this.tally.gaps++;
@@ -233,15 +290,43 @@ export class Hub {
    * expired id yields a `gap` instead.
    */
   async attach(sub: Subscription, lastEventId: string | undefined, greeting?: Greeting): Promise<void> {
+    const users = this.users;
+    if (users !== null) {
+      const known = this.knownServerGroups(sub.userId, users);
+      if (known !== undefined) this.setGroups(sub, known);
+      else if (lastEventId === undefined && sub.encoder.inbox === undefined) {
+        // Registered at once (a long-poll session relies on it): its server-side groups join once loaded.
+        this.loadServerGroups(sub.userId, users).then(
+          (groups) => {
+            if (!sub.closed) this.regroup(sub, groups);
+          },
+          () => {},
+        );
+      } else {
+        // Loaded before registering: no message is routed to it with only part of its groups.
+        try {
+          this.setGroups(sub, await this.loadServerGroups(sub.userId, users));
+        } catch (error) {
+          this.end(sub, Disconnect.logUnavailable);
+          throw error;
+        }
+        if (sub.closed) return;
+      }
+    }
     this.router.add(sub);
     if (lastEventId === undefined) {
+      // An inbox the store knows to be empty (no I/O) goes live at once, as without inboxes.
+      if (users !== null && sub.encoder.inbox !== undefined && users.inbox.idle?.(sub) !== true)
+        return this.attachWithInbox(sub, greeting);
       if (greeting !== undefined) this.enqueue(sub, greeting(this.position));
+      this.tellGroups(sub);
       return;
     }
     sub.held = [];
     const registeredAt = this.position;
     const restartedAt = this.restartedAt;
     if (greeting !== undefined) this.enqueue(sub, greeting(lastEventId));
+    this.tellGroups(sub);
     let covered: string;
     try {
       covered = await this.replay(sub, lastEventId, registeredAt, restartedAt);
@@ -291,6 +376,120 @@ export class Hub {
     if (reason.notify && sub.pending.length > 0) this.write(sub);
     this.detach(sub);
     sub.sink.end(reason);
+  }
+
+  /**
+   * A connection without Last-Event-ID, with an inbox: it is registered (live messages are held), its
+   * user's inbox is read and the messages up to the registration position are sent in log order, then an
+   * `inbox` frame whose id is the registration position, then the held messages (all after it) and live.
+   * Inbox messages after the registration position are left to live delivery, which brings them in order:
+   * a message is never sent twice, nor out of log order. The greeting waits for the first inbox page, so a
+   * connection that fails before it has no position and its client comes back without one (inbox again).
+   */
+  private async attachWithInbox(sub: Subscription, greeting: Greeting | undefined): Promise<void> {
+    sub.held = [];
+    const registeredAt = this.position;
+    try {
+      await this.sendInbox(sub, registeredAt, greeting);
+    } catch (error) {
+      this.end(sub, Disconnect.logUnavailable);
+      throw error;
+    }
+    if (sub.closed) return;
+    const held = sub.held ?? [];
+    sub.held = null;
+    sub.heldBytes = 0;
+    for (const message of held) this.enqueue(sub, sub.encoder.message(message));
+  }
+
+  private async sendInbox(
+    sub: Subscription,
+    registeredAt: string,
+    greeting: Greeting | undefined,
+  ): Promise<void> {
+    const inbox = (this.users as UserState).inbox;
+    const encoder = sub.encoder;
+    let after: string | undefined;
+    let unread = 0;
+    for (let first = true; ; first = false) {
+      const page = await inbox.waiting(sub, { after, limit: REPLAY_PAGE_SIZE });
+      if (sub.closed) return;
+      if (first) {
+        unread = page.unread;
+        if (greeting !== undefined) this.enqueue(sub, greeting(registeredAt));
+        this.tellGroups(sub);
+      }
+      let reachedLive = false;
+      for (const message of page.messages) {
+        if (this.compare(message.pos, registeredAt) > 0) {
+          reachedLive = true;
+          break;
+        }
+        this.enqueue(sub, encoder.message(message));
+        this.tally.inboxed++;
+        if (sub.pendingBytes >= this.replaySliceBytes && !(await this.writeAndDrain(sub))) return;
+      }
+      if (reachedLive || page.next === undefined) break;
+      after = page.next;
+      if (!(await this.writeAndDrain(sub))) return;
+    }
+    if (unread > 0 && encoder.inbox !== undefined)
+      this.enqueue(sub, encoder.inbox({ unread, id: registeredAt }));
+  }
+
+  /**
+   * The user's server-side groups when known without waiting: carried by its connections here, or held
+   * by the store in this process. Undefined while a load is under way, or when the store must be asked.
+   */
+  private knownServerGroups(userId: string, users: UserState): readonly string[] | undefined {
+    if (this.groupLoads.has(userId)) return undefined;
+    const other = this.router.byUser.get(userId)?.[0];
+    if (other !== undefined) return other.serverGroups;
+    return users.knownGroups?.(userId);
+  }
+
+  /** Loads the user's server-side groups once for all its connections opening meanwhile. */
+  private loadServerGroups(userId: string, users: UserState): Promise<readonly string[]> {
+    const running = this.groupLoads.get(userId);
+    if (running !== undefined) return running.promise;
+    const load: GroupsLoad = {
+      promise: users.loadGroups(userId).then(
+        (groups) => {
+          this.groupLoads.delete(userId);
+          return load.changed ?? groups;
+        },
+        (error: unknown) => {
+          this.groupLoads.delete(userId);
+          throw error;
+        },
+      ),
+      changed: null,
+    };
+    this.groupLoads.set(userId, load);
+    return load.promise;
+  }
+
+  /** Sets the groups of a subscription not yet registered. */
+  private setGroups(sub: Subscription, serverGroups: readonly string[]): void {
+    sub.serverGroups = serverGroups;
+    sub.groups = withGroups(sub.requestedGroups, serverGroups);
+  }
+
+  /** Gives `sub` its requested groups plus `serverGroups`, and tells it when that changes them. */
+  private regroup(sub: Subscription, serverGroups: readonly string[]): void {
+    sub.serverGroups = serverGroups;
+    const groups = withGroups(sub.requestedGroups, serverGroups);
+    if (sameGroups(groups, sub.groups)) return;
+    this.router.regroup(sub, groups);
+    const frame = sub.encoder.groups?.(groups);
+    if (frame !== undefined) this.enqueue(sub, frame);
+  }
+
+  /** After the greeting: tells a connection its groups when its user has server-side ones. */
+  private tellGroups(sub: Subscription): void {
+    if (sub.serverGroups.length === 0) return;
+    const frame = sub.encoder.groups?.(sub.groups);
+    if (frame !== undefined) this.enqueue(sub, frame);
   }
 
   /**
@@ -457,4 +656,17 @@ export class Hub {
     this.tally.slowConsumerCloses++;
     this.end(sub, Disconnect.slowConsumer);
   }
+}
+
+/** `requested` plus `server`, distinct; `requested` itself when the user has no server-side groups. */
+function withGroups(requested: readonly string[], server: readonly string[]): readonly string[] {
+  if (server.length === 0) return requested;
+  return [...new Set([...requested, ...server])];
+}
+
+/** True when both hold the same groups. */
+function sameGroups(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (const group of a) if (!b.includes(group)) return false;
+  return true;
 }

@@ -15,6 +15,11 @@ export interface Message {
   /** Milliseconds since the epoch at which the log accepted the message. */
   readonly ts: number;
   /**
+   * Set when it was published with a `ttl`: until then (ms since the epoch) it waits in the inbox of each
+   * user it is addressed to (see `core/inbox.ts`), and its frame says so, so clients acknowledge it.
+   */
+  readonly expiresAt?: number | undefined;
+  /**
    * The message's SSE frame, cached by the SSE encoder (`transport/sse-encoder.ts`) on first use, so
    * live delivery, held messages and replays of a stored message share one `Buffer`. Core never reads it.
    */
@@ -29,6 +34,8 @@ export interface MessageDraft {
   readonly data: string;
   /** True when `data` is JSON text encoded by the API; logs store it with the message. */
   readonly json?: boolean | undefined;
+  /** Milliseconds the message waits in its users' inboxes from when the log accepts it (`ttl`). */
+  readonly ttlMs?: number | undefined;
 }
 
 /**
@@ -44,6 +51,7 @@ export function messageFromDraft(draft: MessageDraft, pos: string, ts: number): 
     data: draft.data,
     json: draft.json,
     ts,
+    expiresAt: draft.ttlMs === undefined ? undefined : ts + draft.ttlMs,
   };
 }
 
@@ -57,6 +65,8 @@ export interface StoredMessage {
   readonly data: string;
   readonly json?: boolean | undefined;
   readonly ts: number;
+  /** When it stops waiting in inboxes (published with a `ttl`); `null` or absent otherwise. */
+  readonly expiresAt?: number | null | undefined;
 }
 
 /**
@@ -72,5 +82,6 @@ export function messageOf(stored: StoredMessage): Message {
     data: stored.data,
     json: stored.json === true ? true : undefined,
     ts: stored.ts,
+    expiresAt: stored.expiresAt ?? undefined,
   };
 }

@@ -1,6 +1,9 @@
 import type { Audience } from '../protocol/topics.js';
+import type { GroupStore } from './groups.js';
 import type { Hub } from './hub.js';
+import type { InboxStore } from './inbox.js';
 import type { Message, MessageDraft } from './message.js';
+import type { PresenceFeed } from './presence-events.js';
 
 /** The outcome of reading history after a client's Last-Event-ID. */
 export type Replay =
@@ -46,6 +49,8 @@ export class LogUnavailableError extends Error {}
  *   was never issued by this log or is older than the retained history.
  * - a publisher-chosen id stays reserved for the history age, even once its message was trimmed by count:
  *   `append` refuses it, and `readAfter` of it is a `gap` `expired`.
+ * - a draft with `ttlMs` is stored with `expiresAt` (its acceptance time plus the ttl), and kept in the
+ *   backend's inbox tables (`core/inbox.ts`) by the same atomic step: answered means in every inbox.
  */
 export interface Log {
   /** Appends a message; rejects with `DuplicateIdError` when a publisher id is reused within the history age. */
@@ -144,6 +149,12 @@ export interface Backend {
   readonly log: Log;
   readonly presence: Presence;
   readonly control: ConnectionControl;
+  /** Users' inboxes of messages published with a `ttl` (`core/inbox.ts`). */
+  readonly inbox: InboxStore;
+  /** Users' server-side groups, and their announcement to the live connections of every node. */
+  readonly groups: GroupStore;
+  /** Presence events (`online`, `offline`), debounced, decided once per cluster. */
+  readonly presenceEvents: PresenceFeed;
   /** Where nodes share their figures; absent for a single node. */
   readonly directory?: NodeDirectory | undefined;
   /**
@@ -163,6 +174,6 @@ export interface Backend {
    * is backed up by Redis (RDB/AOF, replicas).
    */
   backup?(path: string): Promise<void>;
-  /** Releases the directory, then presence, then the log. */
+  /** Releases the directory, then presence and its events, then the log. */
   close(): Promise<void>;
 }

@@ -40,6 +40,20 @@ export class Router {
     return true;
   }
 
+  /**
+   * Gives a subscription new groups (its user's server-side groups changed). Never while `visit` runs: a
+   * subscription moved between the sets being walked could be skipped or offered twice.
+   */
+  regroup(sub: Subscription, groups: readonly string[]): void {
+    if (!this.all.has(sub)) {
+      sub.groups = groups;
+      return;
+    }
+    for (const group of sub.groups) removeFrom(this.byGroup, group, sub);
+    sub.groups = groups;
+    for (const group of groups) addTo(this.byGroup, group, sub);
+  }
+
   /** Calls `visit` for every subscription matching `topic` (possibly more than once across topics). */
   visit(topic: string, visit: (sub: Subscription) => void): void {
     if (topic === ALL) {

@@ -35,6 +35,22 @@ export interface Encoder {
   message(message: Message): Buffer;
   /** The frame telling the connection of a gap. */
   gap(notice: GapNotice): Buffer;
+  /**
+   * The frame telling the connection how many inbox messages wait for its user (see `core/inbox.ts`).
+   * Optional: only subscriptions whose encoder has it are sent their user's inbox when they connect
+   * without a Last-Event-ID (a long-poll session reads the log instead).
+   */
+  inbox?(notice: InboxNotice): Buffer;
+  /** The frame telling the connection its groups changed (server-side groups); optional. */
+  groups?(groups: readonly string[]): Buffer;
+}
+
+/** What the hub tells a connection about its user's inbox: the SSE `inbox` event's fields. */
+export interface InboxNotice {
+  /** How many messages wait for the user (unacknowledged, unexpired). */
+  readonly unread: number;
+  /** After the inbox was sent on connect: where the connection resumes from (its new Last-Event-ID). */
+  readonly id?: string | undefined;
 }
 
 /**
@@ -59,6 +75,9 @@ export interface ConnectionInfo {
   readonly remoteAddress: string;
 }
 
+/** The server-side groups of a user who has none: one array for all of them. */
+const NO_SERVER_GROUPS: readonly string[] = Object.freeze([]);
+
 /** One open connection of one user. Mutable state is the hub's; transports only read it. */
 export class Subscription implements Audience {
   /** Milliseconds since the epoch at which it was opened. */
@@ -74,17 +93,27 @@ export class Subscription implements Audience {
   /** The hub's delivery counter at the last message offered, so a message with many topics is sent once. */
   deliveryMark = 0;
   closed = false;
+  /**
+   * The groups it receives: `requestedGroups` plus its user's server-side groups (`core/groups.ts`),
+   * changed by the hub while it is open.
+   */
+  groups: readonly string[];
+  /** Its user's server-side groups, as the hub last applied them (shared, never changed in place). */
+  serverGroups: readonly string[] = NO_SERVER_GROUPS;
 
   constructor(
     /** Connection id, unique within the process. */
     readonly id: string,
     readonly userId: string,
-    readonly groups: readonly string[],
+    /** The groups its transport asked for: the token's, or development mode's `?group=`. */
+    readonly requestedGroups: readonly string[],
     readonly sink: Sink,
     /** Its transport's encoder (shared with the transport's other subscriptions). */
     readonly encoder: Encoder,
     readonly info: ConnectionInfo,
     /** Narrows what the router delivers to it; null (the native API) takes every message routed to it. */
     readonly filter: MessageFilter | null = null,
-  ) {}
+  ) {
+    this.groups = requestedGroups;
+  }
 }

@@ -30,6 +30,8 @@ export interface AdminDeps {
   readonly stats: StatsSampler;
   readonly feed: AdminFeed;
   readonly nodeId: string;
+  /** `--inbox-max-ttl`: the longest `ttl` a message sent from the dashboard may have, as on `POST /messages`. */
+  readonly inboxMaxTtlMs: number;
 }
 
 /** One connection of a user, as the dashboard lists it. */
@@ -238,7 +240,7 @@ export function adminRoutes(app: FastifyInstance, deps: AdminDeps): void {
 
   app.post('/admin/api/messages', async (request, reply) => {
     await admin(request);
-    const message = await deps.log.append(parseMessage(request.body));
+    const message = await deps.log.append(parseMessage(request.body, '', deps.inboxMaxTtlMs));
     return reply.code(202).send({ id: message.id });
   });
 

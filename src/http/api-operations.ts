@@ -1,7 +1,7 @@
-import { type JsonSchema, pageLimit, ref } from './api-schemas.js';
+import { inboxLimit, type JsonSchema, pageLimit, ref } from './api-schemas.js';
 
 /** Who may call an operation in production mode (development mode needs no credential). */
-export type Caller = 'anyone' | 'subscriber' | 'publisher' | 'admin';
+export type Caller = 'anyone' | 'subscriber' | 'publisher' | 'admin' | 'publisher-or-admin';
 
 /** One parameter of an operation, as OpenAPI describes it. */
 export interface ApiParameter {
@@ -24,10 +24,19 @@ export interface ApiSuccess {
 
 /** One operation of the HTTP API: what `GET /openapi.json` says of one route. */
 export interface ApiOperation {
-  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** The OpenAPI path (`{id}` for Fastify's `:id`). */
   readonly path: string;
-  readonly tag: 'subscribe' | 'publish' | 'presence' | 'health' | 'admin' | 'classic' | 'meta';
+  readonly tag:
+    | 'subscribe'
+    | 'publish'
+    | 'inbox'
+    | 'groups'
+    | 'presence'
+    | 'health'
+    | 'admin'
+    | 'classic'
+    | 'meta';
   readonly summary: string;
   readonly description?: string;
   readonly caller: Caller;
@@ -95,6 +104,15 @@ const listQuery = (fallback: number): ApiParameter[] => [
     schema: { type: 'string' },
   },
 ];
+const inboxPageQuery: ApiParameter[] = [
+  { name: 'limit', in: 'query', description: 'Page size.', schema: inboxLimit },
+  {
+    name: 'cursor',
+    in: 'query',
+    description: 'The `nextCursor` of the previous page.',
+    schema: { type: 'string' },
+  },
+];
 const classicMessage: ApiParameter = {
   name: 'message',
   in: 'query',
@@ -120,6 +138,8 @@ const json = (description: string, schema: JsonSchema, status = 200): ApiSuccess
 const SUBSCRIBE_PROBLEMS = [400, 401, 403, 429, 503];
 /** Problems of a publisher's read or close: bad names, credentials, the log or token keys unavailable. */
 const PUBLISHER_PROBLEMS = [400, 401, 403, 503];
+/** Problems of a route that reads a JSON body: also a body too large (413) or not JSON (415). */
+const BODY_PROBLEMS = [400, 401, 403, 413, 415, 503];
 
 /**
  * Every route of the HTTP API. `openapi.ts` turns the ones this node registered into the OpenAPI document,
@@ -212,6 +232,110 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     parameters: [userIdPath('id')],
     success: [json('The user (offline users too).', ref('UserPresence'))],
     problems: PUBLISHER_PROBLEMS,
+  },
+  {
+    method: 'GET',
+    path: '/inbox',
+    tag: 'inbox',
+    summary: "The subscriber's inbox: messages published with a `ttl` it has not acknowledged",
+    description:
+      "In log order, a page at a time. Same identity as `/events`; group messages count for the groups of the token (or `?group=`) and the user's server-side groups.",
+    caller: 'subscriber',
+    parameters: [userQuery, groupQuery, ...inboxPageQuery, tokenQuery],
+    success: [json('One page, and how many messages wait in all.', ref('InboxPage'))],
+    problems: PUBLISHER_PROBLEMS,
+  },
+  {
+    method: 'POST',
+    path: '/inbox/ack',
+    tag: 'inbox',
+    summary: 'Acknowledge inbox messages, for every device of the user',
+    description:
+      'No new connection of the user, on any node, is sent them again; its live connections are sent the new `inbox` count. Ids of no message kept now are listed in `unknown`, not refused; an id of a message not addressed to the user is a 403 `not-addressed`, and nothing is acknowledged.',
+    caller: 'subscriber',
+    parameters: [userQuery, groupQuery, tokenQuery],
+    body: ref('InboxAck'),
+    success: [json('What was acknowledged and what still waits.', ref('InboxAcked'))],
+    problems: BODY_PROBLEMS,
+  },
+  {
+    method: 'GET',
+    path: '/users/{id}/inbox',
+    tag: 'inbox',
+    summary: "What waits in one user's inbox (an app's unread badge)",
+    description: "Group messages count for the user's server-side groups.",
+    caller: 'publisher',
+    parameters: [userIdPath('id'), ...inboxPageQuery],
+    success: [json('One page, and how many messages wait in all.', ref('InboxPage'))],
+    problems: PUBLISHER_PROBLEMS,
+  },
+  {
+    method: 'DELETE',
+    path: '/users/{id}/inbox',
+    tag: 'inbox',
+    summary: 'Acknowledge everything waiting for a user now',
+    caller: 'publisher',
+    parameters: [userIdPath('id')],
+    success: [json('How many messages were acknowledged.', ref('InboxCleared'))],
+    problems: PUBLISHER_PROBLEMS,
+  },
+  {
+    method: 'GET',
+    path: '/users/{id}/groups',
+    tag: 'groups',
+    summary: "A user's server-side groups",
+    caller: 'publisher',
+    parameters: [userIdPath('id')],
+    success: [json('The groups, sorted.', ref('UserGroups'))],
+    problems: PUBLISHER_PROBLEMS,
+  },
+  {
+    method: 'PUT',
+    path: '/users/{id}/groups',
+    tag: 'groups',
+    summary: "Replace a user's server-side groups",
+    description:
+      "Answered once the change reached the user's live connections on every node (each is sent a `groups` event): a message published after the answer reaches the new members.",
+    caller: 'publisher',
+    parameters: [userIdPath('id')],
+    body: ref('GroupsReplace'),
+    success: [json('The groups now, sorted.', ref('UserGroups'))],
+    problems: BODY_PROBLEMS,
+  },
+  {
+    method: 'PATCH',
+    path: '/users/{id}/groups',
+    tag: 'groups',
+    summary: 'Add a user to server-side groups and remove it from others',
+    description: 'Takes effect as `PUT` does.',
+    caller: 'publisher',
+    parameters: [userIdPath('id')],
+    body: ref('GroupsChange'),
+    success: [json('The groups now, sorted.', ref('UserGroups'))],
+    problems: BODY_PROBLEMS,
+  },
+  {
+    method: 'DELETE',
+    path: '/users/{id}/groups',
+    tag: 'groups',
+    summary: 'Remove a user from every server-side group',
+    description: 'Takes effect as `PUT` does.',
+    caller: 'publisher',
+    parameters: [userIdPath('id')],
+    success: [json('The groups now: none.', ref('UserGroups'))],
+    problems: PUBLISHER_PROBLEMS,
+  },
+  {
+    method: 'GET',
+    path: '/presence/events',
+    tag: 'presence',
+    summary: 'The SSE stream of users going online and offline, cluster-wide',
+    description:
+      'Opens with a `connected` event whose id is the resume point; then `online` and `offline` events, data `{"user", "connections", "ts"}`, each told once the change lasted `--presence-debounce`. Control events: `connected`, `gap` (the `Last-Event-ID` is older than the last `--presence-history` events; its id is the newest), `disconnect`. Reconnect with `Last-Event-ID` to resume.',
+    caller: 'publisher-or-admin',
+    parameters: [lastEventIdQuery, lastEventIdHeader],
+    success: [stream('The stream: `id:`, `event:` and `data:` fields, heartbeat comments.')],
+    problems: [401, 403, 503],
   },
   {
     method: 'DELETE',

@@ -1,3 +1,4 @@
+import { MAX_USER_GROUPS } from '../core/groups.js';
 import { PROBLEM_TYPE_BASE } from '../errors.js';
 import {
   EVENT_PATTERN,
@@ -5,11 +6,13 @@ import {
   MAX_ID_LENGTH,
   MAX_NAME_LENGTH,
   NAME_PATTERN,
+  ONE_LINE_PATTERN,
   PUBLISHER_ID_PATTERN,
   RESERVED_EVENTS,
 } from '../protocol/grammar.js';
+import { MAX_INBOX_PAGE } from './inbox.js';
 import { MAX_PAGE } from './presence.js';
-import { MAX_BATCH, MAX_TARGETS } from './publish-request.js';
+import { DEFAULT_MAX_TTL_MS, MAX_BATCH, MAX_TARGETS } from './publish-request.js';
 
 /**
  * The JSON Schemas (2020-12, the dialect of OpenAPI 3.1) of what Herald's HTTP API reads and answers: the
@@ -42,9 +45,19 @@ const names = (what: string): JsonSchema => ({
   description: `${what}; at most ${MAX_TARGETS}`,
 });
 
+/** The largest `ttl` `parseMessage` accepts under the default `--inbox-max-ttl`, in whole seconds. */
+const DEFAULT_MAX_TTL_SECONDS = Math.floor(DEFAULT_MAX_TTL_MS / 1000);
+
+const groupNames = (what: string): JsonSchema => ({
+  type: 'array',
+  maxItems: MAX_USER_GROUPS,
+  items: { $ref: '#/components/schemas/Name' },
+  description: `${what}; at most ${MAX_USER_GROUPS}`,
+});
+
 const message: JsonSchema = {
   type: 'object',
-  description: 'One message: who it goes to, its data, and optionally an event name and an id.',
+  description: 'One message: who it goes to, its data, and optionally an event name, an id and a ttl.',
   required: ['to', 'data'],
   additionalProperties: false,
   properties: {
@@ -56,6 +69,13 @@ const message: JsonSchema = {
     },
     event: { $ref: '#/components/schemas/EventName' },
     id: { $ref: '#/components/schemas/PublisherId' },
+    ttl: {
+      type: 'integer',
+      minimum: 1,
+      maximum: DEFAULT_MAX_TTL_SECONDS,
+      description: `Seconds the message also waits in each addressed user's inbox, until acknowledged or expired: 1 to \`--inbox-max-ttl\`. The maximum is configurable; ${DEFAULT_MAX_TTL_SECONDS} (7 days) is its default, which this schema gives. Beyond it: a 400 with \`maxTtl\`.`,
+      examples: [86_400],
+    },
   },
 };
 
@@ -79,6 +99,12 @@ const problem: JsonSchema = {
     },
     limit: { type: 'number', description: 'The limit that was reached.' },
     scope: { type: 'string', enum: ['user', 'ip'], description: 'Which connection limit was reached.' },
+    maxTtl: { type: 'integer', minimum: 0, description: 'The longest `ttl` this node accepts, in seconds.' },
+    ids: {
+      type: 'array',
+      items: { type: 'string' },
+      description: 'The acknowledged ids of messages not addressed to the user.',
+    },
   },
 };
 
@@ -269,7 +295,116 @@ export const API_SCHEMAS = {
       history: { type: 'array', items: { type: 'object' }, description: 'the samples kept, oldest first' },
     },
   },
+  MessageId: {
+    type: 'string',
+    minLength: 1,
+    maxLength: MAX_ID_LENGTH,
+    pattern: ONE_LINE_PATTERN,
+    description: `A message id as the stream gave it in \`id:\` (or a publisher-chosen one): one line, at most ${MAX_ID_LENGTH}.`,
+  },
+  InboxMessage: {
+    type: 'object',
+    required: ['id', 'data', 'ts', 'expiresAt'],
+    properties: {
+      id: { type: 'string' },
+      event: { type: 'string', description: 'absent for the default `message` event' },
+      data: { description: "the publisher's data: the JSON value as sent, or the text" },
+      ts: { type: 'integer', description: 'when the log accepted it (ms since the epoch)' },
+      expiresAt: { type: 'integer', description: 'when it stops waiting (ms since the epoch)' },
+    },
+  },
+  InboxPage: {
+    type: 'object',
+    required: ['user', 'unread', 'messages'],
+    properties: {
+      user: { $ref: '#/components/schemas/Name' },
+      unread: { type: 'integer', minimum: 0, description: 'how many messages wait, on every page' },
+      messages: {
+        type: 'array',
+        items: { $ref: '#/components/schemas/InboxMessage' },
+        description: 'in log order',
+      },
+      nextCursor: {
+        type: 'string',
+        description: 'Pass back as `cursor` for the next page; absent on the last.',
+      },
+    },
+  },
+  InboxAck: {
+    description: `Exactly one of \`through\` (that message and every earlier one of the inbox) and \`ids\` (1 to ${MAX_INBOX_PAGE} ids).`,
+    oneOf: [
+      {
+        type: 'object',
+        required: ['through'],
+        additionalProperties: false,
+        properties: { through: { $ref: '#/components/schemas/MessageId' } },
+      },
+      {
+        type: 'object',
+        required: ['ids'],
+        additionalProperties: false,
+        properties: {
+          ids: {
+            type: 'array',
+            minItems: 1,
+            maxItems: MAX_INBOX_PAGE,
+            items: { $ref: '#/components/schemas/MessageId' },
+          },
+        },
+      },
+    ],
+    examples: [{ ids: ['1764095261000123-7'] }, { through: '1764095261000123-7' }],
+  },
+  InboxAcked: {
+    type: 'object',
+    required: ['acked', 'unread', 'unknown'],
+    properties: {
+      acked: { type: 'integer', minimum: 0, description: 'messages acknowledged now' },
+      unread: { type: 'integer', minimum: 0, description: 'messages still waiting' },
+      unknown: {
+        type: 'array',
+        items: { type: 'string' },
+        description: 'ids of no message kept now (never with a ttl, expired, or from a restarted log)',
+      },
+    },
+  },
+  InboxCleared: {
+    type: 'object',
+    required: ['user', 'cleared'],
+    properties: {
+      user: { $ref: '#/components/schemas/Name' },
+      cleared: { type: 'integer', minimum: 0, description: 'messages acknowledged' },
+    },
+  },
+  UserGroups: {
+    type: 'object',
+    required: ['user', 'groups'],
+    properties: {
+      user: { $ref: '#/components/schemas/Name' },
+      groups: {
+        type: 'array',
+        items: { $ref: '#/components/schemas/Name' },
+        description: "the user's server-side groups now, sorted",
+      },
+    },
+  },
+  GroupsReplace: {
+    type: 'object',
+    required: ['groups'],
+    additionalProperties: false,
+    properties: { groups: groupNames('the groups the user is in from now on') },
+  },
+  GroupsChange: {
+    type: 'object',
+    description: `At least one of \`add\` and \`remove\` (a group in both is removed); the user ends with at most ${MAX_USER_GROUPS} groups, else a 400.`,
+    minProperties: 1,
+    additionalProperties: false,
+    properties: { add: groupNames('groups to join'), remove: groupNames('groups to leave') },
+  },
 } as const satisfies Record<string, JsonSchema>;
+
+/** The `limit` query parameter of inbox listings: an integer from 1 to `MAX_INBOX_PAGE`. */
+export const inboxLimit: JsonSchema = { type: 'integer', minimum: 1, maximum: MAX_INBOX_PAGE, default: 100 };
 
 /** The `limit` query parameter of user listings: an integer from 1 to `MAX_PAGE`. */
 export const pageLimit = (fallback: number): JsonSchema => ({

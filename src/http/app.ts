@@ -15,13 +15,16 @@ import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
 import { installFastPublish } from './fast-publish.js';
 import { healthRoutes, type Readiness } from './health.js';
+import { inboxRoutes } from './inbox.js';
 import { messageRoutes } from './messages.js';
 import { openApiRoutes, recordRoutes } from './openapi.js';
 import { pollRoutes } from './poll.js';
 import { presenceRoutes } from './presence.js';
+import { presenceEventRoutes } from './presence-events.js';
 import { problemPageRoutes } from './problem-pages.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
 import { requestIdOf } from './request-id.js';
+import { userGroupRoutes } from './user-groups.js';
 
 /** Options of the HTTP front door. */
 export interface AppOptions {
@@ -131,6 +134,9 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
   pollRoutes(app, deps);
   messageRoutes(app, deps);
   presenceRoutes(app, deps);
+  inboxRoutes(app, deps);
+  userGroupRoutes(app, deps);
+  presenceEventRoutes(app, deps);
   openApiRoutes(app);
   for (const adapter of options.adapters) adapter(app, deps);
   return app;

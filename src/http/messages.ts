@@ -12,9 +12,13 @@ export const ACCEPTED_TYPE = 'application/json; charset=utf-8';
  * `{"id":…}` for one message (a JSON object), `{"ids":[…]}` for a batch (a JSON array). The route and the
  * fast path (`fast-publish.ts`) both call it; it publishes through the one sequence (`publish.ts`).
  */
-export async function publishBody(deps: PublishDeps, caller: CallerRequest, body: unknown): Promise<string> {
+export async function publishBody(
+  deps: PublishDeps & Pick<HttpDeps, 'inboxMaxTtlMs'>,
+  caller: CallerRequest,
+  body: unknown,
+): Promise<string> {
   const published = await publish(deps, caller, () =>
-    Array.isArray(body) ? parseBatch(body) : parseMessage(body),
+    Array.isArray(body) ? parseBatch(body, deps.inboxMaxTtlMs) : parseMessage(body, '', deps.inboxMaxTtlMs),
   );
   return JSON.stringify(
     Array.isArray(published) ? { ids: published.map((m) => m.id) } : { id: published.id },

@@ -82,6 +82,8 @@ export function openApiDocument(routes: readonly RegisteredRoute[]): Record<stri
     tags: [
       { name: 'subscribe', description: 'Streams and long-polling' },
       { name: 'publish', description: 'Sending messages' },
+      { name: 'inbox', description: 'Messages that wait for their users (published with a `ttl`)' },
+      { name: 'groups', description: 'Groups the backend manages' },
       { name: 'presence', description: 'Who is online; ending connections' },
       { name: 'health', description: 'For load balancers and orchestrators' },
       { name: 'admin', description: 'The dashboard, its API and metrics' },
@@ -176,6 +178,7 @@ const SECURITY: Record<Caller, readonly Record<string, never[]>[]> = {
   subscriber: [{ subscriberToken: [] }, { subscriberCookie: [] }, { subscriberQuery: [] }],
   publisher: [{ publisher: [] }],
   admin: [{ admin: [] }],
+  'publisher-or-admin': [{ publisher: [] }, { admin: [] }],
 };
 
 /** The package's version, for `info.version`. */

@@ -7,15 +7,20 @@ import { type Target, topicsOf } from '../protocol/topics.js';
 export const MAX_TARGETS = 1000;
 /** Most messages in one batch publish. */
 export const MAX_BATCH = 1000;
+/** `--inbox-max-ttl`'s default: a week, as mobile push services allow. */
+export const DEFAULT_MAX_TTL_MS = 7 * 86_400_000;
 
-const MESSAGE_FIELDS = new Set(['to', 'event', 'data', 'id']);
+const MESSAGE_FIELDS = new Set(['to', 'event', 'data', 'id', 'ttl']);
 const TARGET_FIELDS = new Set(['users', 'groups', 'userPrefix', 'all']);
 
 const invalid = (field: string, detail: string): HeraldError =>
   new HeraldError(Problems.invalidRequest, detail, { field });
 
-/** Validates a `POST /messages` body (one message) and turns it into a log draft. */
-export function parseMessage(body: unknown, at = ''): MessageDraft {
+/**
+ * Validates a `POST /messages` body (one message) and turns it into a log draft. `ttl` (seconds, at most
+ * `maxTtlMs`) makes it wait in the addressed users' inboxes.
+ */
+export function parseMessage(body: unknown, at = '', maxTtlMs = DEFAULT_MAX_TTL_MS): MessageDraft {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalid(at || '(body)', `${at || 'the body'} must be a JSON object`);
   }
@@ -36,17 +41,38 @@ export function parseMessage(body: unknown, at = ''): MessageDraft {
     if (problem !== undefined) throw invalid(`${at}id`, problem);
     id = fields.id as string;
   }
+  const ttlMs = fields.ttl === undefined ? undefined : parseTtl(fields.ttl, `${at}ttl`, maxTtlMs);
   if (!('data' in fields) || fields.data === undefined) throw invalid(`${at}data`, `${at}data is required`);
   // A string is text; any other JSON value is encoded here and marked, so clients parse it back.
-  if (typeof fields.data === 'string') return { id, topics: topicsOf(target), event, data: fields.data };
-  return { id, topics: topicsOf(target), event, data: JSON.stringify(fields.data), json: true };
+  const draft: MessageDraft =
+    typeof fields.data === 'string'
+      ? { id, topics: topicsOf(target), event, data: fields.data }
+      : { id, topics: topicsOf(target), event, data: JSON.stringify(fields.data), json: true };
+  return ttlMs === undefined ? draft : { ...draft, ttlMs };
+}
+
+/** A `ttl`: whole seconds from 1 to the maximum; returned in milliseconds. */
+function parseTtl(value: unknown, at: string, maxTtlMs: number): number {
+  const maxSeconds = Math.floor(maxTtlMs / 1000);
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    throw invalid(at, `${at} must be a whole number of seconds`);
+  }
+  if (value < 1) throw invalid(at, `${at} must be at least 1 second (got ${value})`);
+  if (value > maxSeconds) {
+    throw new HeraldError(
+      Problems.invalidRequest,
+      `${at} is at most ${maxSeconds} seconds (--inbox-max-ttl); got ${value}`,
+      { field: at, maxTtl: maxSeconds },
+    );
+  }
+  return value * 1000;
 }
 
 /** Validates a batch body: a JSON array of messages, published atomically and in order. */
-export function parseBatch(body: unknown[]): MessageDraft[] {
+export function parseBatch(body: unknown[], maxTtlMs = DEFAULT_MAX_TTL_MS): MessageDraft[] {
   if (body.length === 0) throw invalid('(body)', 'a batch must hold at least one message');
   if (body.length > MAX_BATCH) throw invalid('(body)', `a batch holds at most ${MAX_BATCH} messages`);
-  return body.map((item, index) => parseMessage(item, `[${index}].`));
+  return body.map((item, index) => parseMessage(item, `[${index}].`, maxTtlMs));
 }
 
 function parseTarget(value: unknown, at: string): Target {

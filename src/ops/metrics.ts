@@ -115,6 +115,11 @@ export class Metrics implements PublishObserver {
       () => counters.replayed,
     );
     mirror(
+      'herald_messages_inboxed_total',
+      "Messages sent from a user's inbox to a connection opened without Last-Event-ID",
+      () => counters.inboxed,
+    );
+    mirror(
       'herald_replay_gaps_total',
       'Reconnects whose Last-Event-ID was unknown or past retention (a gap event was sent)',
       () => counters.gaps,

@@ -24,6 +24,8 @@ const NAME = new RegExp(NAME_PATTERN);
 const EVENT = new RegExp(EVENT_PATTERN);
 const PUBLISHER_ID = new RegExp(PUBLISHER_ID_PATTERN);
 const LINE_OR_NUL = /[\r\n\0]/;
+/** A one-line string (no CR, LF or NUL: what `LINE_OR_NUL` refuses); the JSON schema `pattern` of message ids. */
+export const ONE_LINE_PATTERN = '^[^\\r\\n\\u0000]*$';
 
 /**
  * Event names Herald itself sends, or its client reports (`state`, `error`); publishers may not use them,
@@ -33,6 +35,8 @@ export const RESERVED_EVENTS: ReadonlySet<string> = new Set([
   'connected',
   'gap',
   'disconnect',
+  'inbox',
+  'groups',
   'state',
   'error',
 ]);

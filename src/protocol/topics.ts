@@ -19,7 +19,9 @@ export function parseTopic(topic: string): ParsedTopic {
   return { kind: topic.slice(0, colon), name: topic.slice(colon + 1) };
 }
 
-export const userTopic = (userId: string): string => `user:${userId}`;
+/** How a user's topic starts: `user:` then the user's id. */
+export const USER_TOPIC_PREFIX = 'user:';
+export const userTopic = (userId: string): string => `${USER_TOPIC_PREFIX}${userId}`;
 /** How a group's topic starts: `group:` then the group's name. */
 export const GROUP_TOPIC_PREFIX = 'group:';
 export const groupTopic = (group: string): string => `${GROUP_TOPIC_PREFIX}${group}`;

@@ -11,6 +11,9 @@
  * data: {"text":"hi"}
  * ```
  *
+ * (`inbox` among the words: the message was published with a `ttl` and waits in its users' inboxes until
+ * acknowledged; Herald's client acknowledges it once its handlers ran.)
+ *
  * SSE clients ignore comments (WHATWG HTML §9.2.6), so plain `EventSource` pages and the classic API see
  * exactly the event they always did; Herald's client reads the comment, which a parser reports in stream
  * order, before the event it belongs to. A comment rather than a new field because conforming parsers
@@ -30,17 +33,20 @@ export interface Annotation {
   readonly groups: readonly string[];
   /** The message is also addressed to a user, a user prefix or everyone (not only to groups). */
   readonly direct: boolean;
+  /** The message waits in its users' inboxes until acknowledged (`POST /inbox/ack`). */
+  readonly inbox: boolean;
 }
 
 /**
  * The annotation of a message with `topics`, as the comment's text (without the leading `:`), or
- * `undefined` when a plain message needs none (text data addressed to no group).
+ * `undefined` when a plain message needs none (text data addressed to no group, without a ttl).
  */
-export function annotationOf(json: boolean, topics: readonly string[]): string | undefined {
+export function annotationOf(json: boolean, topics: readonly string[], inbox = false): string | undefined {
   const { groups, direct } = groupsOf(topics);
-  if (!json && groups.length === 0) return undefined;
+  if (!json && !inbox && groups.length === 0) return undefined;
   let text = ANNOTATION_PREFIX;
   if (json) text += ' json';
+  if (inbox) text += ' inbox';
   if (groups.length > 0) text += ` groups=${groups.join(',')}${direct ? ' direct' : ''}`;
   return text;
 }
@@ -64,18 +70,20 @@ export function parseAnnotation(comment: string): Annotation | undefined {
   const words = comment.split(' ');
   if (words[0] !== ANNOTATION_PREFIX) return undefined;
   let json = false;
+  let inbox = false;
   let groups: string[] = [];
   // Without a `groups=` word the message reached the connection through its user, a prefix or `all`.
   let direct = true;
   for (const word of words) {
     if (word === 'json') json = true;
+    else if (word === 'inbox') inbox = true;
     else if (word === 'direct') direct = true;
     else if (word.startsWith('groups=')) {
       groups = word.slice(7).split(',');
       direct = words.includes('direct');
     }
   }
-  return { json, groups, direct };
+  return { json, groups, direct, inbox };
 }
 
 /** One message in a long-poll answer: the fields of its SSE frame, plus its annotation. */
@@ -91,6 +99,18 @@ export interface PolledMessage {
   readonly groups?: readonly string[];
   /** With `groups`: also addressed to a user, a prefix or everyone (see `Annotation.direct`). */
   readonly direct?: true;
+  /** Present and true when it waits in the inbox until acknowledged (see `Annotation.inbox`). */
+  readonly inbox?: true;
+}
+
+/** The data of the SSE `inbox` event: how many messages wait for the user (see `core/inbox.ts`). */
+export interface InboxEventData {
+  readonly unread: number;
+}
+
+/** The data of the SSE `groups` event: the connection's groups now (its token's plus server-side ones). */
+export interface GroupsEventData {
+  readonly groups: readonly string[];
 }
 
 /**

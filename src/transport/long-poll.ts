@@ -279,6 +279,7 @@ function polled(message: Message): PolledMessage {
     data: message.data,
     ...(message.json === true ? { json: true as const } : {}),
     ...(groups.length === 0 ? {} : { groups, ...(direct ? { direct: true as const } : {}) }),
+    ...(message.expiresAt === undefined ? {} : { inbox: true as const }),
   };
 }
 
@@ -324,8 +325,9 @@ class PollSession implements Sink {
   /** Whether `request` may go on in this session: the same user with the same groups. */
   belongsTo(request: PollRequest): boolean {
     const sub = this.sub;
-    if (sub.userId !== request.userId || sub.groups.length !== request.groups.length) return false;
-    for (const group of request.groups) if (!sub.groups.includes(group)) return false;
+    const asked = sub.requestedGroups;
+    if (sub.userId !== request.userId || asked.length !== request.groups.length) return false;
+    for (const group of request.groups) if (!asked.includes(group)) return false;
     return true;
   }
 

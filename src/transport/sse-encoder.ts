@@ -1,6 +1,6 @@
 import type { DisconnectReason } from '../core/disconnect.js';
 import type { Message } from '../core/message.js';
-import type { Encoder, GapNotice, Greeting } from '../core/subscription.js';
+import type { Encoder, GapNotice, Greeting, InboxNotice } from '../core/subscription.js';
 import { encodeEvent, encodeEventText, encodeRetry, type SseEvent } from '../protocol/sse-frame.js';
 import { annotationOf } from '../protocol/wire.js';
 
@@ -17,7 +17,7 @@ export function frameOf(message: Message): Buffer {
       id: message.id,
       event: message.event,
       data: message.data,
-      comment: annotationOf(message.json === true, message.topics),
+      comment: annotationOf(message.json === true, message.topics, message.expiresAt !== undefined),
     });
     message.frame = frame;
   }
@@ -30,8 +30,23 @@ export function gapFrame(notice: GapNotice): Buffer {
   return encodeEvent({ id: notice.id, event: 'gap', data });
 }
 
+/** The `inbox` event: how many messages wait; with an id after the inbox was sent on connect. */
+export function inboxFrame(notice: InboxNotice): Buffer {
+  return encodeEvent({ id: notice.id, event: 'inbox', data: JSON.stringify({ unread: notice.unread }) });
+}
+
+/** The `groups` event: the connection's groups after its user's server-side groups changed. */
+export function groupsFrame(groups: readonly string[]): Buffer {
+  return encodeEvent({ event: 'groups', data: JSON.stringify({ groups }) });
+}
+
 /** The one SSE encoder: every SSE subscription has it, so a message is encoded once for all of them. */
-export const sseEncoder: Encoder = { message: frameOf, gap: gapFrame };
+export const sseEncoder: Encoder = {
+  message: frameOf,
+  gap: gapFrame,
+  inbox: inboxFrame,
+  groups: groupsFrame,
+};
 
 /**
  * The first bytes of a stream: the `retry:` hint, a `connected` event naming the connection, then any

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { type Config, loadConfig } from '../../src/config.js';
-import { createHerald, type Herald } from '../../src/server.js';
+import { createHerald, type Herald, type HeraldOptions } from '../../src/server.js';
 
 /** A Herald node started in this process on a free port. */
 export interface TestHerald {
@@ -12,8 +12,14 @@ export interface TestHerald {
   close(): Promise<void>;
 }
 
-/** Starts Herald in development mode on 127.0.0.1 and a free port, with `overrides` on top of the defaults. */
-export async function startHerald(overrides: Partial<Config> = {}): Promise<TestHerald> {
+/**
+ * Starts Herald in development mode on 127.0.0.1 and a free port, with `overrides` on top of the defaults
+ * (and `options`, such as a clock the test moves).
+ */
+export async function startHerald(
+  overrides: Partial<Config> = {},
+  options: HeraldOptions = {},
+): Promise<TestHerald> {
   const config: Config = { ...loadConfig([], {}), host: '127.0.0.1', port: 0, dev: true, ...overrides };
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -22,7 +28,7 @@ export async function startHerald(overrides: Partial<Config> = {}): Promise<Test
       done();
     },
   });
-  const herald = await createHerald(config, pino({ level: 'info' }, sink));
+  const herald = await createHerald(config, pino({ level: 'info' }, sink), options);
   const url = await herald.listen();
   return { url, herald, logs, close: () => herald.close() };
 }

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { DEFAULT_MAX_TTL_MS } from '../../src/http/publish-request.js';
 import {
   MAX_EVENT_LENGTH,
   MAX_ID_LENGTH,
@@ -73,6 +74,16 @@ const idLike: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.oneof(hostileText, fc.jsonValue({ maxDepth: 1 })) },
 );
 
+/** The largest `ttl` under the default `--inbox-max-ttl` (the value the schema gives), in seconds. */
+const MAX_TTL = Math.floor(DEFAULT_MAX_TTL_MS / 1000);
+
+const ttlLike: fc.Arbitrary<unknown> = fc.oneof(
+  { weight: 12, arbitrary: fc.integer({ min: 1, max: MAX_TTL }) },
+  { weight: 4, arbitrary: fc.constantFrom(1, 2, MAX_TTL - 1, MAX_TTL, 0, -1, MAX_TTL + 1) },
+  { weight: 1, arbitrary: fc.constantFrom(0.5, 1.5, MAX_TTL + 0.5, 1e21, -MAX_TTL, '60', null, true) },
+  { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true })) },
+);
+
 /** What to leave out of, or add to, an object: usually nothing. */
 const flaw = <K extends string>(keys: readonly K[]): fc.Arbitrary<K | 'none' | 'extra'> =>
   fc.oneof(
@@ -107,7 +118,7 @@ export const targetLike: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 1 }) },
 );
 
-/** One message body: to and data, maybe event and id, maybe a field missing or one too many. */
+/** One message body: to and data, maybe event, id and ttl, maybe a field missing or one too many. */
 export const messageLike: fc.Arbitrary<unknown> = fc.oneof(
   {
     weight: 9,
@@ -117,11 +128,18 @@ export const messageLike: fc.Arbitrary<unknown> = fc.oneof(
         fc.jsonValue({ maxDepth: 2 }),
         fc.option(eventLike, { nil: undefined }),
         fc.option(idLike, { nil: undefined }),
+        fc.option(ttlLike, { nil: undefined }),
         flaw(['to', 'data']),
       )
-      .map(([to, data, event, id, which]) =>
+      .map(([to, data, event, id, ttl, which]) =>
         withFlaw(
-          { to, data, ...(event === undefined ? {} : { event }), ...(id === undefined ? {} : { id }) },
+          {
+            to,
+            data,
+            ...(event === undefined ? {} : { event }),
+            ...(id === undefined ? {} : { id }),
+            ...(ttl === undefined ? {} : { ttl }),
+          },
           which,
         ),
       ),

@@ -142,4 +142,5 @@ export function openSse(
 }
 
 /** Only application messages (not Herald's control events). */
-export const isMessage = (e: ReceivedEvent): boolean => !['connected', 'gap', 'disconnect'].includes(e.event);
+export const isMessage = (e: ReceivedEvent): boolean =>
+  !['connected', 'gap', 'disconnect', 'inbox', 'groups'].includes(e.event);

@@ -105,6 +105,24 @@ describe('admin API in production mode', () => {
     assert.equal(invalid.status, 400);
     sub.close();
   });
+
+  test('a message sent through the admin API keeps to --inbox-max-ttl, as POST /messages does', async () => {
+    const short = await startSecureHerald({ inboxMaxTtlMs: 3_600_000 });
+    try {
+      const send = (ttl: number) =>
+        request(`${short.url}/admin/api/messages`, {
+          headers: admin,
+          body: { to: { users: ['bo'] }, data: 'x', ttl },
+        });
+      assert.equal((await send(3600)).status, 202);
+      const tooLong = await send(3601);
+      assert.equal(tooLong.status, 400);
+      assert.equal(tooLong.body.field, 'ttl');
+      assert.equal(tooLong.body.maxTtl, 3600);
+    } finally {
+      await short.close();
+    }
+  });
 });
 
 describe('admin stream and page', () => {

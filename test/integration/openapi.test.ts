@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import { API_OPERATIONS } from '../../src/http/api-operations.js';
 import { API_SCHEMAS } from '../../src/http/api-schemas.js';
 import { undescribedRoutes } from '../../src/http/openapi.js';
+import { DEFAULT_MAX_TTL_MS } from '../../src/http/publish-request.js';
 import { bearer, type JsonResponse, request, tokenFor } from '../helpers/auth.js';
 import { startSecureHerald, TEST_KEYS, type TestHerald } from '../helpers/herald.js';
 import { DocumentSchemas, type OpenApiDocument, openApi31Validator } from '../helpers/openapi.js';
@@ -31,7 +32,8 @@ describe('GET /openapi.json describes the API the server validates with', () => 
   let parsesAsJson: (text: string) => boolean;
 
   before(async () => {
-    node = await startSecureHerald({ publishRate: 0 });
+    // The document gives the default --inbox-max-ttl as ttl's maximum: the node runs with it.
+    node = await startSecureHerald({ publishRate: 0, inboxMaxTtlMs: DEFAULT_MAX_TTL_MS });
     const response = await fetch(`${node.url}/openapi.json`);
     assert.equal(response.status, 200);
     assert.equal(mediaType(response.headers.get('content-type')), 'application/json');
@@ -155,12 +157,18 @@ describe('GET /openapi.json describes the API the server validates with', () => 
   });
 
   test('a page limit is refused with 400 exactly when the document calls it invalid', async () => {
-    for (const path of ['/presence/users', '/admin/api/users']) {
+    const listings: [path: string, url: string, headers: Record<string, string>][] = [
+      ['/presence/users', '/presence/users', ADMIN],
+      ['/admin/api/users', '/admin/api/users', ADMIN],
+      ['/users/{id}/inbox', '/users/alice/inbox', PUBLISHER],
+      ['/inbox', '/inbox', bearer(await tokenFor('alice'))],
+    ];
+    for (const [path, at, headers] of listings) {
       const limit = document.paths[path].get.parameters.find((p: { name: string }) => p.name === 'limit');
       for (const value of [-1, 0, 1, 2, 50, 100, 999, 1000, 1001, 5000]) {
-        const answer = await request(`${node.url}${path}?limit=${value}`, { headers: ADMIN });
+        const answer = await request(`${node.url}${at}?limit=${value}`, { headers });
         const { valid } = schemas.check(limit.schema, value);
-        assert.equal(answer.status, valid ? 200 : 400, `${path}?limit=${value}`);
+        assert.equal(answer.status, valid ? 200 : 400, `${at}?limit=${value}`);
         documented('GET', path, answer);
       }
     }
@@ -210,8 +218,71 @@ describe('GET /openapi.json describes the API the server validates with', () => 
         }),
         await call('/messages', { headers: PUBLISHER, body: { to: { all: true }, data: 1, id: 'twice' } }),
         await call('/messages', { headers: PUBLISHER, body: { to: { all: true }, data: 1, id: 'twice' } }),
+        await call('/messages', { headers: PUBLISHER, body: { to: { users: ['carol'] }, data: 1, ttl: 60 } }),
+        await call('/messages', {
+          headers: PUBLISHER,
+          body: { to: { users: ['carol'] }, data: 1, ttl: DEFAULT_MAX_TTL_MS / 1000 + 1 },
+        }),
+      ],
+      'GET /inbox': async () => [
+        await call('/inbox', { headers: bearer(subscriber) }),
+        await call('/inbox?limit=0', { headers: bearer(subscriber) }),
+        await call('/inbox?group=payroll', { headers: bearer(subscriber) }),
+        await call('/inbox'),
+      ],
+      'POST /inbox/ack': async () => {
+        const toBob = await request(url('/messages'), {
+          headers: PUBLISHER,
+          body: { to: { users: ['bob'] }, data: 'for bob', ttl: 60 },
+        });
+        assert.equal(toBob.status, 202);
+        const headers = bearer(subscriber);
+        return [
+          await call('/inbox/ack', { headers, body: { ids: ['1-0', 'never'] } }),
+          await call('/inbox/ack', { headers, body: { through: toBob.body.id } }),
+          await call('/inbox/ack', { headers, body: { through: 'a', ids: ['b'] } }),
+          await call('/inbox/ack', { body: { ids: ['a'] } }),
+        ];
+      },
+      'GET /users/{id}/inbox': async () => {
+        const toDave = await request(url('/messages'), {
+          headers: PUBLISHER,
+          body: { to: { users: ['dave'] }, event: 'order', data: { total: 12 }, ttl: 60 },
+        });
+        assert.equal(toDave.status, 202);
+        return [
+          await call('/users/dave/inbox', { headers: PUBLISHER }),
+          await call('/users/a%20b/inbox', { headers: PUBLISHER }),
+          await call('/users/dave/inbox', { headers: bearer(subscriber) }),
+        ];
+      },
+      'DELETE /users/{id}/inbox': async () => [
+        await call('/users/dave/inbox', { method: 'DELETE', headers: PUBLISHER }),
+      ],
+      'GET /users/{id}/groups': async () => [await call('/users/alice/groups', { headers: PUBLISHER })],
+      'PUT /users/{id}/groups': async () => [
+        await call('/users/erin/groups', { method: 'PUT', headers: PUBLISHER, body: { groups: ['team-a'] } }),
+        await call('/users/erin/groups', { method: 'PUT', headers: PUBLISHER, body: { groups: 'team-a' } }),
+        await call('/users/erin/groups', { method: 'PUT', body: { groups: [] } }),
+      ],
+      'PATCH /users/{id}/groups': async () => [
+        await call('/users/erin/groups', {
+          method: 'PATCH',
+          headers: PUBLISHER,
+          body: { add: ['team-b'], remove: ['team-a'] },
+        }),
+        await call('/users/erin/groups', { method: 'PATCH', headers: PUBLISHER, body: {} }),
+      ],
+      'DELETE /users/{id}/groups': async () => [
+        await call('/users/erin/groups', { method: 'DELETE', headers: PUBLISHER }),
       ],
       'GET /presence': async () => [await call('/presence', { headers: PUBLISHER }), await call('/presence')],
+      'GET /presence/events': async () => [
+        await streamAnswer('/presence/events', PUBLISHER),
+        await streamAnswer('/presence/events', ADMIN),
+        await streamAnswer('/presence/events', bearer(subscriber)),
+        await streamAnswer('/presence/events', {}),
+      ],
       'GET /presence/users': async () => [await call('/presence/users?limit=2', { headers: PUBLISHER })],
       'GET /presence/users/{id}': async () => [
         await call('/presence/users/alice', { headers: PUBLISHER }),

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { topicsOf } from '../../src/protocol/topics.js';
 import { TEST_KEYS } from '../helpers/herald.js';
 import { legacyToken } from '../helpers/mercure.js';
-import type { Model, ModelTarget } from './model.js';
+import { addresses, type Model, type ModelTarget } from './model.js';
 import type { Subscriber } from './subscriber.js';
 import type { World, WorldNode } from './world.js';
 
@@ -19,6 +19,10 @@ type Command = fc.AsyncCommand<Model, Real>;
 
 export const USERS = ['ann', 'anna', 'bob', 'bo'] as const;
 export const GROUPS = ['red', 'blue'] as const;
+/** Groups no token has: only server-side membership (`PUT /users/{id}/groups`) reaches them. */
+const SERVER_GROUPS = ['green', 'red'] as const;
+/** The ttl of the model's inbox messages: longer than any run, so none expires meanwhile. */
+const TTL_SECONDS = 3600;
 const PREFIXES = ['an', 'b', 'anna', 'x'] as const;
 
 /** The logical subscribers of every run: users with several connections, groups, prefix-related ids. */
@@ -104,7 +108,7 @@ const describeTarget = (to: ModelTarget): string =>
 function record(
   model: Model,
   outcome: Outcome,
-  messages: { tag: number; to: ModelTarget; pid?: string }[],
+  messages: { tag: number; to: ModelTarget; pid?: string | undefined; ttl?: boolean }[],
 ): void {
   if (outcome.kind === 'refused') {
     // 503 from a node that cannot reach its log is "maybe"; a 4xx is a model bug, or the server's.
@@ -112,7 +116,8 @@ function record(
     return;
   }
   const status = outcome.kind === 'accepted' ? 'acked' : 'maybe';
-  for (const message of messages) model.add({ tag: message.tag, to: message.to, pid: message.pid, status });
+  for (const message of messages)
+    model.add({ tag: message.tag, to: message.to, pid: message.pid, ttl: message.ttl === true, status });
 }
 
 class Publish implements Command {
@@ -121,6 +126,8 @@ class Publish implements Command {
     readonly withPid: boolean,
     readonly size: number,
     readonly via: number,
+    /** Published with a ttl: it also waits in its users' inboxes. */
+    readonly ttl = false,
   ) {}
   check = (): boolean => true;
   async run(model: Model, real: Real): Promise<void> {
@@ -131,11 +138,117 @@ class Publish implements Command {
       to: this.to,
       data: dataOf(tag, this.size),
       ...(pid === undefined ? {} : { id: pid }),
+      ...(this.ttl ? { ttl: TTL_SECONDS } : {}),
     });
-    record(model, outcome, [{ tag, to: this.to, pid }]);
+    record(model, outcome, [{ tag, to: this.to, pid, ttl: this.ttl }]);
   }
   toString = (): string =>
-    `publish(${describeTarget(this.to)}${this.withPid ? ' with-id' : ''} ${this.size}B via n${this.via + 1})`;
+    `publish(${describeTarget(this.to)}${this.withPid ? ' with-id' : ''}${this.ttl ? ' ttl' : ''} ${this.size}B via n${this.via + 1})`;
+}
+
+/**
+ * The subscriber acknowledges its inbox through the last ttl message it received that is addressed to it
+ * (not only through a server-side group it may have left): `POST /inbox/ack {"through"}`.
+ */
+class Acknowledge implements Command {
+  constructor(
+    readonly sub: number,
+    readonly via: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const subscriber = real.subscribers[this.sub];
+    const node = real.world.nodes[this.via % real.world.nodes.length];
+    if (subscriber === undefined || node?.process === null || node === undefined) return;
+    const last = subscriber.lastMessage((tag) => {
+      const message = model.get(tag);
+      return message?.ttl === true && message.status === 'acked' && addresses(message.to, subscriber);
+    });
+    if (last === undefined) return;
+    const sentAt = model.acking();
+    try {
+      const response = await fetch(`${node.url}/inbox/ack`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await subscriber.bearer()}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ through: last.id }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      const answer = (await response.json()) as { unknown?: string[] };
+      if (response.status === 200) {
+        // Unknown: the log (and its inboxes) was lost since; nothing was acknowledged.
+        if (!answer.unknown?.includes(last.id)) model.acked(subscriber.user, last.tag, sentAt);
+      } else if (response.status < 500) model.violations.push(`acknowledgement answered ${response.status}`);
+      // A 5xx may have acknowledged it anyway: the model's fresh starts treat it as maybe done.
+      else model.acked(subscriber.user, last.tag, sentAt);
+    } catch {
+      model.acked(subscriber.user, last.tag, sentAt);
+    }
+  }
+  toString = (): string => `ack-through-last(s${this.sub + 1} via n${this.via + 1})`;
+}
+
+/** The subscriber's user on a new device: its next connection has no Last-Event-ID (it gets the inbox). */
+class FreshStart implements Command {
+  constructor(readonly sub: number) {}
+  check = (): boolean => true;
+  run = async (_model: Model, real: Real): Promise<void> => real.subscribers[this.sub]?.freshStart();
+  toString = (): string => `new-device(s${this.sub + 1})`;
+}
+
+/**
+ * A user away: the subscriber goes offline, messages with a ttl are published (to its user, and to
+ * `targets`), then it comes back on a new device (no Last-Event-ID): it must get them from the inbox.
+ */
+class AwayThenNewDevice implements Command {
+  constructor(
+    readonly sub: number,
+    readonly targets: ModelTarget[],
+    readonly via: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const subscriber = real.subscribers[this.sub];
+    if (subscriber === undefined) return;
+    await subscriber.goOffline();
+    const node = real.world.nodes[this.via % real.world.nodes.length];
+    for (const to of [{ users: [subscriber.user] }, ...this.targets]) {
+      const tag = model.newTag();
+      record(model, await post(node, { to, data: dataOf(tag, 50), ttl: TTL_SECONDS }), [
+        { tag, to, ttl: true },
+      ]);
+    }
+    subscriber.freshStart();
+    subscriber.goOnline();
+  }
+  toString = (): string =>
+    `away-then-new-device(s${this.sub + 1}, ttl to its user${this.targets.map((t) => ` | ${describeTarget(t)}`).join('')} via n${this.via + 1})`;
+}
+
+/** `PUT /users/{id}/groups`: the backend changes a user's server-side groups (live connections follow). */
+class SetGroups implements Command {
+  constructor(
+    readonly user: string,
+    readonly groups: readonly string[],
+    readonly via: number,
+  ) {}
+  check = (): boolean => true;
+  async run(model: Model, real: Real): Promise<void> {
+    const node = real.world.nodes[this.via % real.world.nodes.length];
+    if (node?.process === null || node === undefined) return;
+    // Noted first: a failed request may have changed them anyway.
+    model.joined(this.user, this.groups);
+    const response = await fetch(`${node.url}/users/${this.user}/groups`, {
+      method: 'PUT',
+      headers: publisher,
+      body: JSON.stringify({ groups: this.groups }),
+      signal: AbortSignal.timeout(10_000),
+    }).catch(() => null);
+    await response?.body?.cancel();
+    if (response !== null && response.status >= 400 && response.status < 500)
+      model.violations.push(`group change answered ${response.status}`);
+  }
+  toString = (): string =>
+    `server-groups(${this.user}=${this.groups.join(',') || 'none'} via n${this.via + 1})`;
 }
 
 /** The same publish through the Mercure hub: one data path, so subscribers see it as any message. */
@@ -232,7 +345,7 @@ class RetryPid implements Command {
     if (outcome.kind === 'accepted') {
       if (original?.status === 'acked')
         model.violations.push(`retry of acknowledged id ${pid} was accepted again`);
-      else model.add({ tag, to, pid, status: 'acked' });
+      else model.add({ tag, to, pid, ttl: false, status: 'acked' });
     } else if (outcome.kind === 'refused' && outcome.status !== 409 && outcome.status !== 0) {
       model.violations.push(`retry of ${pid} answered ${outcome.status}`);
     }
@@ -400,6 +513,7 @@ const targetArb: fc.Arbitrary<ModelTarget> = fc.oneof(
   fc
     .tuple(fc.constantFrom(...USERS), fc.constantFrom(...GROUPS))
     .map(([user, group]) => ({ users: [user], groups: [group] })),
+  fc.constant({ groups: ['green'] }),
 );
 
 /** The operations of one backend's runs, weighted towards publishing. */
@@ -416,6 +530,20 @@ export function commandsFor(backend: World['backend'], replayPath?: string): fc.
       .tuple(targetArb, fc.boolean(), fc.constantFrom(8, 200), node)
       .map(([to, pid, size, via]) => new Publish(to, pid, size, via)),
     fc.tuple(targetArb, fc.boolean(), node).map(([to, pid, via]) => new PublishViaMercure(to, pid, via)),
+    // Publishes with a ttl and new devices weigh more: an inbox is only checked when both happen.
+    ...[1, 2].map(() =>
+      fc
+        .tuple(targetArb, fc.boolean(), fc.constantFrom(8, 200), node)
+        .map(([to, pid, size, via]) => new Publish(to, pid, size, via, true)),
+    ),
+    fc.tuple(sub, node).map(([s, via]) => new Acknowledge(s, via)),
+    sub.map((s) => new FreshStart(s)),
+    fc
+      .tuple(sub, fc.array(targetArb, { maxLength: 2 }), node)
+      .map(([s, targets, via]) => new AwayThenNewDevice(s, targets, via)),
+    fc
+      .tuple(user, fc.subarray([...SERVER_GROUPS]), node)
+      .map(([u, groups, via]) => new SetGroups(u, groups, via)),
     fc
       .tuple(fc.array(targetArb, { minLength: 2, maxLength: 5 }), node)
       .map(([tos, via]) => new PublishBatch(tos, via)),

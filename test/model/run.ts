@@ -138,7 +138,7 @@ async function publishLast({ world, model }: Real): Promise<number> {
     if (Date.now() > deadline) throw new Error('the last message could not be published');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  model.add({ tag, to, pid, status: 'acked' });
+  model.add({ tag, to, pid, ttl: false, status: 'acked' });
   return tag;
 }
 

@@ -24,7 +24,17 @@ const { values } = parseArgs({
 const backends: Backend[] =
   values.backend === undefined ? ['memory', 'sqlite', 'redis'] : [values.backend as Backend];
 const deadline = Date.now() + Number(values.minutes) * 60_000;
-const totals = { runs: 0, operations: 0, published: 0, maybe: 0, checked: 0, faults: 0, gaps: 0 };
+const totals = {
+  runs: 0,
+  operations: 0,
+  published: 0,
+  maybe: 0,
+  checked: 0,
+  faults: 0,
+  gaps: 0,
+  fresh: 0,
+  inboxed: 0,
+};
 
 let round = 0;
 while (Date.now() < deadline) {
@@ -41,7 +51,16 @@ while (Date.now() < deadline) {
     timeLimitMs: Math.max(1, deadline - Date.now()),
     onRun(model) {
       totals.runs++;
-      for (const key of ['operations', 'published', 'maybe', 'checked', 'faults', 'gaps'] as const) {
+      for (const key of [
+        'operations',
+        'published',
+        'maybe',
+        'checked',
+        'faults',
+        'gaps',
+        'fresh',
+        'inboxed',
+      ] as const) {
         totals[key] += model.stats[key];
       }
     },
@@ -60,5 +79,6 @@ while (Date.now() < deadline) {
 }
 console.log(
   `soak: ${totals.runs} runs, ${totals.operations} operations, ${totals.published} messages acknowledged ` +
-    `(${totals.maybe} maybe), ${totals.checked} deliveries checked, ${totals.faults} faults injected, ${totals.gaps} gaps`,
+    `(${totals.maybe} maybe), ${totals.checked} deliveries checked, ${totals.faults} faults injected, ${totals.gaps} gaps, ` +
+    `${totals.fresh} new devices that had to get ${totals.inboxed} inbox messages`,
 );

@@ -3,9 +3,21 @@ import { createParser } from 'eventsource-parser';
 import { tokenFor } from '../helpers/auth.js';
 import type { World, WorldNode } from './world.js';
 
+/** The subscriber opened a connection without Last-Event-ID (a new device) and was greeted. */
+export interface FreshStart {
+  readonly kind: 'fresh';
+  /** How many acknowledged messages the model had when the greeting arrived. */
+  readonly at: number;
+  /** The model's clock then (orders it against acknowledgements). */
+  readonly seenAt: number;
+  /** Tags whose publish was under way then: they may have been appended before it registered. */
+  readonly during: readonly number[];
+}
+
 /** What one logical subscriber received, across all of its connections, in order. */
 export type Received =
   | { readonly kind: 'message'; readonly tag: number; readonly id: string }
+  | FreshStart
   | {
       readonly kind: 'gap';
       readonly reason: string;
@@ -17,6 +29,8 @@ export type Received =
 export interface SubscriberObserver {
   /** The first `connected` (or first poll answer) of the subscriber: where its expectations start. */
   started(subscriber: Subscriber): void;
+  /** A connection without Last-Event-ID after `freshStart` was greeted. */
+  freshStarted(): Omit<FreshStart, 'kind'>;
   /** How many times the log lost its history so far. */
   readonly losses: readonly unknown[];
 }
@@ -45,6 +59,8 @@ export class Subscriber {
   /** The last few requests and what they got, for a failure's report. */
   private readonly trace: string[] = [];
   private greeted = false;
+  /** The next greeting is of a connection without Last-Event-ID (`freshStart`). */
+  private fresh = false;
   private current: { close(): void; response?: http.IncomingMessage } | null = null;
   private loop: Promise<void> | null = null;
   private started = false;
@@ -91,6 +107,31 @@ export class Subscriber {
     this.current?.close();
   }
 
+  /**
+   * Forgets its last id and reconnects without one: the user on a new device (it first gets the user's
+   * inbox). What it received so far stays its record; a new segment begins.
+   */
+  freshStart(): void {
+    this.lastEventId = undefined;
+    this.session = undefined;
+    this.fresh = true;
+    this.current?.close();
+  }
+
+  /** The id of the last message it received for which `choose` holds. */
+  lastMessage(choose: (tag: number) => boolean): { tag: number; id: string } | undefined {
+    for (let i = this.received.length - 1; i >= 0; i--) {
+      const item = this.received[i];
+      if (item?.kind === 'message' && choose(item.tag)) return item;
+    }
+    return undefined;
+  }
+
+  /** A token of this subscriber, for its own requests (acknowledgements). */
+  bearer(): Promise<string> {
+    return tokenFor(this.user, { groups: [...this.groups], ttlMs: 3_600_000 });
+  }
+
   pause(): void {
     this.paused = true;
     this.current?.response?.pause();
@@ -121,7 +162,7 @@ export class Subscriber {
 
   /** What a failure report says about the subscriber's connection. */
   state(): string {
-    const last = this.received.slice(-3).map((r) => (r.kind === 'gap' ? 'gap' : r.tag));
+    const last = this.received.slice(-3).map((r) => (r.kind === 'message' ? r.tag : r.kind));
     return `trace: ${this.trace.join(' ; ')} — online ${this.online}, connected ${this.connected}, ${this.connections} connections, last id ${this.lastEventId}, last disconnect ${this.lastDisconnect || 'none'}, last error ${this.lastError || 'none'}, received ${this.received.length} (… ${last.join(' ')})`;
   }
 
@@ -165,12 +206,21 @@ export class Subscriber {
     if (event === 'connected') {
       this.greeted = true;
       if (id !== undefined) this.lastEventId = id;
+      if (this.fresh && this.lastEventId !== undefined) {
+        this.fresh = false;
+        this.received.push({ kind: 'fresh', ...this.observer.freshStarted() });
+      }
       this.markStarted();
       this.notify();
       return;
     }
     if (event === 'disconnect') {
       this.lastDisconnect = (JSON.parse(data) as { reason: string }).reason;
+      return;
+    }
+    // After the inbox sent on connect, its id is where the stream resumes; `groups` moves nothing.
+    if (event === 'inbox' || event === 'groups') {
+      if (id !== undefined) this.lastEventId = id;
       return;
     }
     if (event === 'gap') {

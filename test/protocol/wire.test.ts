@@ -12,17 +12,30 @@ describe('frame annotations (JSON and group marks)', () => {
     assert.equal(annotationOf(true, ['group:news', 'user:zed']), 'herald json groups=news direct');
   });
 
+  test('a message published with a ttl is marked inbox, so clients acknowledge it', () => {
+    assert.equal(annotationOf(false, ['user:a'], true), 'herald inbox');
+    assert.equal(annotationOf(true, ['group:g'], true), 'herald json inbox groups=g');
+    assert.deepEqual(parseAnnotation('herald json inbox groups=g'), {
+      json: true,
+      groups: ['g'],
+      direct: false,
+      inbox: true,
+    });
+  });
+
   test('parse reads back what annotate wrote, and ignores other comments', () => {
-    assert.deepEqual(parseAnnotation('herald json'), { json: true, groups: [], direct: true });
+    assert.deepEqual(parseAnnotation('herald json'), { json: true, groups: [], direct: true, inbox: false });
     assert.deepEqual(parseAnnotation('herald groups=a,b'), {
       json: false,
       groups: ['a', 'b'],
       direct: false,
+      inbox: false,
     });
     assert.deepEqual(parseAnnotation('herald json groups=a direct'), {
       json: true,
       groups: ['a'],
       direct: true,
+      inbox: false,
     });
     assert.equal(parseAnnotation(''), undefined);
     assert.equal(parseAnnotation('heartbeat'), undefined);

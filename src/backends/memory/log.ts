@@ -17,6 +17,8 @@ export interface MemoryLogOptions {
   readonly historyAgeMs: number;
   /** Clock, for tests of age retention. */
   readonly now?: () => number;
+  /** Called with every stored message that has a ttl, before the tail sees it: the inbox keeps it. */
+  readonly keep?: (message: Message) => void;
 }
 
 /** Where a publisher-chosen id points, and since when it is reserved. */
@@ -111,6 +113,7 @@ export class MemoryLog implements Log {
     this.headSeq = seq;
     this.oldestSeq = Math.max(this.oldestSeq, seq - this.ring.length + 1);
     if (draft.id !== undefined) this.reservations.set(draft.id, { seq, ts: message.ts });
+    if (message.expiresAt !== undefined) this.options.keep?.(message);
     this.listener(message);
     return message;
   }

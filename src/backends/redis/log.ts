@@ -6,6 +6,7 @@ import { StartupError } from '../../errors.js';
 import { isLogPosition, keyOf, positionOf, splitPosition } from '../../protocol/position.js';
 import type { Audience } from '../../protocol/topics.js';
 import { redisClient, replicasOf } from './connection.js';
+import { INBOX_KEEP } from './inbox-keep.js';
 
 /** Options of the Redis Streams log. */
 export interface RedisLogOptions {
@@ -69,12 +70,14 @@ if not epoch then
 end
 `;
 
-// Creates the epoch on first use (or after Redis lost its data), checks publisher ids, appends, trims.
-// KEYS: stream, epoch, epoch start. ARGV: epoch candidate, maxlen, age ms, pid key prefix, count, then 5 per message (pid, topics, event, data, json).
-const APPEND = `${STREAM_STATE}${EPOCH}local n = tonumber(ARGV[5])
+// Creates the epoch on first use (or after Redis lost its data), checks publisher ids, appends, trims, and
+// keeps messages with a ttl in their users' inboxes (INBOX_KEEP, see inbox.ts): all or nothing.
+// KEYS: stream, epoch, epoch start. ARGV: epoch candidate, maxlen, age ms, pid key prefix, count, inbox key
+// prefix, then 6 per message (pid, topics, event, data, json, ttl ms or '').
+const APPEND = `${STREAM_STATE}${EPOCH}${INBOX_KEEP}local n = tonumber(ARGV[5])
 local seen = {}
 for i = 0, n - 1 do
-  local pid = ARGV[6 + i * 5]
+  local pid = ARGV[7 + i * 6]
   if pid ~= '' then
     if seen[pid] or redis.call('EXISTS', ARGV[4] .. pid) == 1 then return {'dup', pid} end
     seen[pid] = true
@@ -82,14 +85,18 @@ for i = 0, n - 1 do
 end
 local ids = {}
 for i = 0, n - 1 do
-  local base = 6 + i * 5
+  local base = 7 + i * 6
   local pid = ARGV[base]
   local fields = {'e', epoch, 't', ARGV[base + 1], 'd', ARGV[base + 3]}
   if ARGV[base + 2] ~= '' then fields[#fields + 1] = 'v'; fields[#fields + 1] = ARGV[base + 2] end
   if pid ~= '' then fields[#fields + 1] = 'i'; fields[#fields + 1] = pid end
   if ARGV[base + 4] ~= '' then fields[#fields + 1] = 'j'; fields[#fields + 1] = '1' end
+  if ARGV[base + 5] ~= '' then fields[#fields + 1] = 'l'; fields[#fields + 1] = ARGV[base + 5] end
   local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(fields))
   if pid ~= '' then redis.call('SET', ARGV[4] .. pid, epoch .. '-' .. id, 'PX', ARGV[3]) end
+  if ARGV[base + 5] ~= '' then
+    keep_inbox(ARGV[6], epoch, id, pid, ARGV[base + 1], ARGV[base + 2], ARGV[base + 3], ARGV[base + 4], tonumber(ARGV[base + 5]))
+  end
   ids[#ids + 1] = id
 end
 local t = redis.call('TIME')
@@ -235,6 +242,8 @@ export class RedisLog implements Log {
   private readonly pidPrefix: string;
   /** Replicas that must have a message before it is acknowledged (`?replicas=` of the URL). */
   private readonly replicas: number;
+  /** Prefix of the inbox keys the append script writes (`inbox.ts`). */
+  readonly inboxPrefix: string;
   private listener: ((message: Message) => void) | null = null;
   private onRestart: ((start: string) => void) | null = null;
   /** The last epoch the listener was told the log restarted in. */
@@ -280,6 +289,12 @@ export class RedisLog implements Log {
     this.keys = [`${options.prefix}log`, `${options.prefix}epoch`, `${options.prefix}epoch-start`];
     this.pidPrefix = `${options.prefix}id:`;
     this.replicas = replicasOf(options.url);
+    this.inboxPrefix = `${options.prefix}inbox:`;
+  }
+
+  /** The key of the log's epoch (read by the inbox tables to name positions). */
+  get epochKeyName(): string {
+    return this.keys[1];
   }
 
   /** Connects to Redis (failing fast when it cannot be reached) and checks its version. */
@@ -321,6 +336,7 @@ export class RedisLog implements Log {
       this.options.historyAgeMs,
       this.pidPrefix,
       drafts.length,
+      this.inboxPrefix,
     ];
     for (const draft of drafts) {
       args.push(
@@ -329,6 +345,7 @@ export class RedisLog implements Log {
         draft.event ?? '',
         draft.data,
         draft.json ? '1' : '',
+        draft.ttlMs === undefined ? '' : draft.ttlMs,
       );
     }
     let reply: [string, string | string[]];
@@ -628,6 +645,7 @@ function entryMessage([streamId, fields]: Entry): Message {
   let event: string | undefined;
   let publisherId: string | undefined;
   let json = false;
+  let ttlMs: number | undefined;
   for (let i = 0; i < fields.length; i += 2) {
     const value = fields[i + 1] as string;
     switch (fields[i]) {
@@ -649,8 +667,12 @@ function entryMessage([streamId, fields]: Entry): Message {
       case 'j':
         json = true;
         break;
+      case 'l':
+        ttlMs = Number(value);
+        break;
     }
   }
+  const ts = msOf(streamId);
   return messageOf({
     pos: positionOf(epoch, streamId),
     publisherId,
@@ -658,7 +680,8 @@ function entryMessage([streamId, fields]: Entry): Message {
     event,
     data,
     json,
-    ts: msOf(streamId),
+    ts,
+    expiresAt: ttlMs === undefined ? undefined : ts + ttlMs,
   });
 }
 
@@ -681,12 +704,12 @@ function parsePosition(position: string): { epoch: string; streamId: string } | 
 
 const STREAM_ID = /^\d+-\d+$/;
 
-function msOf(streamId: string): number {
+export function msOf(streamId: string): number {
   return Number(streamId.slice(0, streamId.indexOf('-')));
 }
 
 /** Orders two stream ids `<ms>-<seq>`. */
-function compareIds(a: string, b: string): number {
+export function compareIds(a: string, b: string): number {
   const dashA = a.indexOf('-');
   const dashB = b.indexOf('-');
   const ms = Number(a.slice(0, dashA)) - Number(b.slice(0, dashB));

@@ -22,7 +22,14 @@ export interface RedisPresenceOptions {
 
 // Shared Lua: add `delta` connections of `user` to the cluster totals; drop dead nodes' contributions.
 // KEYS of every script: nodes set, counts hash, users zset (lexicographic), connections counter.
+// ARGV[1] of every script is the presence prefix. A user going online or offline in the cluster is noted
+// in \`<prefix>pending\` with the time of the change, for its presence event once it lasted the debounce
+// (presence-feed.ts); a later change restarts the wait.
 const LIB = `
+local function changed(user)
+  local t = redis.call('TIME')
+  redis.call('ZADD', ARGV[1] .. 'pending', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), user)
+end
 local function apply(user, delta)
   if delta == 0 then return end
   local total = redis.call('HINCRBY', KEYS[2], user, delta)
@@ -30,8 +37,10 @@ local function apply(user, delta)
   if total <= 0 then
     redis.call('HDEL', KEYS[2], user)
     redis.call('ZREM', KEYS[3], user)
+    if total - delta > 0 then changed(user) end
   elseif total == delta then
     redis.call('ZADD', KEYS[3], 0, user)
+    changed(user)
   end
 end
 local function drop(node, prefix)

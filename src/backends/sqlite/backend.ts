@@ -1,16 +1,20 @@
 import type { BackendKind } from '../kind.js';
 import { localBackend } from '../local/backend.js';
+import { SqliteGroupTables } from './groups.js';
+import { SqliteInboxTables } from './inbox.js';
 import { SqliteLog } from './log.js';
 
 const SCHEME = 'sqlite:';
 
-/** `--log sqlite:<path>`: one durable file, on one node. */
+/** `--log sqlite:<path>`: one durable file (log, inboxes, groups), on one node. */
 export const sqliteBackend: BackendKind = {
   expected: `${SCHEME}<path>`,
   claims: (url) => url.startsWith(SCHEME),
   valid: (url) => url.length > SCHEME.length,
   async open(url, options) {
     const { logger } = options;
+    let inbox: SqliteInboxTables | undefined;
+    let groups: SqliteGroupTables | undefined;
     const log = new SqliteLog({
       historySize: options.historySize,
       historyAgeMs: options.historyAgeMs,
@@ -23,7 +27,17 @@ export const sqliteBackend: BackendKind = {
           );
         else logger.info('pruning the SQLite log works again');
       },
+      keeper: (db, epoch) => {
+        groups = new SqliteGroupTables(db);
+        inbox = new SqliteInboxTables(db, { epoch, now: options.now, maxTtlMs: options.inboxMaxTtlMs });
+        return inbox;
+      },
     });
-    return { log, attach: (hub) => ({ ...localBackend(log, hub), backup: (path) => log.backup(path) }) };
+    const tables = inbox as SqliteInboxTables;
+    const stores = { inbox: tables, groups: groups as SqliteGroupTables, close: () => tables.close() };
+    return {
+      log,
+      attach: (hub) => ({ ...localBackend(log, hub, stores, options), backup: (path) => log.backup(path) }),
+    };
   },
 };

@@ -30,6 +30,16 @@ export interface SqliteLogOptions {
    * works again. A failing prune deletes nothing, so the file only grows until the disk recovers.
    */
   readonly onPruneEvent?: (event: PruneEvent) => void;
+  /**
+   * Builds, on the open database, what keeps messages with a ttl in inboxes: its `keep` runs inside the
+   * append's transaction, so a message is stored with its inbox entries or not at all.
+   */
+  readonly keeper?: (db: Database, epoch: string) => AppendKeeper;
+}
+
+/** Told of each message with a ttl inside the append's transaction (see `SqliteLogOptions.keeper`). */
+export interface AppendKeeper {
+  keep(message: Message, seq: number): void;
 }
 
 /** What the background pruner reports. */
@@ -48,6 +58,7 @@ interface Payload {
   data: string;
   json: number;
   ts: number;
+  expires: number | null;
 }
 
 interface PendingAppend {
@@ -87,7 +98,10 @@ export class SqliteLog implements Log {
   private pruning: Promise<number> | null = null;
   /** True from a failed pruning step until one succeeds: a streak of failures is reported once. */
   private pruneFailing = false;
-  private readonly insert: Statement<[string | null, string, string | null, string, number, number]>;
+  private readonly insert: Statement<
+    [string | null, string, string | null, string, number, number, number | null]
+  >;
+  private readonly keeper: AppendKeeper | undefined;
   private readonly reserve: Statement<[string, number, number]>;
   private readonly reservedSeq: Statement<[string], number>;
   private readonly firstTs: Statement<[number], number>;
@@ -110,8 +124,9 @@ export class SqliteLog implements Log {
     const oldest = db.prepare('SELECT min(seq) FROM messages').pluck().get() as number | null;
     this.prunedThrough = oldest === null ? this.headSeq : oldest - 1;
     this.insert = db.prepare(
-      'INSERT INTO messages (pid, topics, event, data, json, ts) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO messages (pid, topics, event, data, json, ts, expires) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
+    this.keeper = options.keeper?.(db, this.epoch);
     this.reserve = db.prepare('INSERT INTO reserved_ids (pid, seq, ts) VALUES (?, ?, ?)');
     this.reservedSeq = db.prepare<[string], number>('SELECT seq FROM reserved_ids WHERE pid = ?').pluck();
     this.firstTs = db
@@ -122,7 +137,7 @@ export class SqliteLog implements Log {
       'SELECT seq, topics FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
     );
     this.payload = db.prepare<[number], Payload>(
-      'SELECT pid, event, data, json, ts FROM messages WHERE seq = ?',
+      'SELECT pid, event, data, json, ts, expires FROM messages WHERE seq = ?',
     );
     this.oldestRows = db.prepare<[number, number], { seq: number; ts: number }>(
       'SELECT seq, ts FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
@@ -261,10 +276,13 @@ export class SqliteLog implements Log {
               draft.data,
               json,
               ts,
+              draft.ttlMs === undefined ? null : ts + draft.ttlMs,
             );
             seq = Number(result.lastInsertRowid);
-            messages.push(messageFromDraft(draft, this.positionOf(seq), ts));
+            const message = messageFromDraft(draft, this.positionOf(seq), ts);
+            messages.push(message);
             if (draft.id !== undefined) this.reserve.run(draft.id, seq, ts);
+            if (message.expiresAt !== undefined) this.keeper?.keep(message, seq);
           }
           accepted.push({ append, messages });
         }
@@ -378,6 +396,7 @@ export class SqliteLog implements Log {
       data: row.data,
       json: row.json === 1,
       ts: row.ts,
+      expiresAt: row.expires,
     });
   }
 
@@ -412,6 +431,8 @@ function openDatabase(path: string): Database {
     // Files created before the json flag existed gain the column (every old message was text).
     const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('messages') as string[];
     if (!columns.includes('json')) db.exec('ALTER TABLE messages ADD COLUMN json INTEGER NOT NULL DEFAULT 0');
+    // ... and the expiry of messages published with a ttl (none before).
+    if (!columns.includes('expires')) db.exec('ALTER TABLE messages ADD COLUMN expires INTEGER');
     // Files created before reservations existed reserve the ids of the messages they still hold.
     const reservations = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('reserved_ids');
     if (reservations.length === 0) {
