@@ -52,7 +52,7 @@ export const Problems = {
     'not-addressed',
     403,
     'The message is not addressed to this user',
-    "an acknowledgement names a message of another user's inbox",
+    'an acknowledgement names a message not addressed to the user',
   ),
   duplicateId: problem(
     'duplicate-id',
