@@ -13,7 +13,7 @@ import { clientBundleRoutes } from './client-bundle.js';
 import { installCommonAnswer } from './common-answer.js';
 import type { HttpDeps } from './deps.js';
 import { eventRoutes } from './events.js';
-import { installFastPublish } from './fast-publish.js';
+import { installFastPaths } from './fast-path.js';
 import { healthRoutes, type Readiness } from './health.js';
 import { inboxRoutes } from './inbox.js';
 import { messageRoutes } from './messages.js';
@@ -23,6 +23,7 @@ import { presenceRoutes } from './presence.js';
 import { presenceEventRoutes } from './presence-events.js';
 import { problemPageRoutes } from './problem-pages.js';
 import { installProblemHandlers, rawProblemResponse } from './problems.js';
+import { parseQuery } from './query.js';
 import { requestIdOf } from './request-id.js';
 import { userGroupRoutes } from './user-groups.js';
 
@@ -71,7 +72,8 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     // User ids of up to 128 characters appear in paths, percent-encoded.
-    routerOptions: { maxParamLength: 512 },
+    // Our own query parser, which the fast paths use too (`query.ts`), so both read a query alike.
+    routerOptions: { maxParamLength: 512, querystringParser: parseQuery },
     return503OnClosing: true,
     // A request id from the proxy in front (else our own) ties log lines to one request.
     requestIdHeader: false,
@@ -104,7 +106,7 @@ export async function buildApp(deps: HttpDeps, options: AppOptions): Promise<Fas
   });
   // Plain HTTP/1.1 only: TLS (HTTP/2 by ALPN) and h2c servers are not `node:http` servers.
   if (options.tls === undefined && options.h2c !== true) {
-    installFastPublish(app, deps, {
+    installFastPaths(app, deps, {
       logger: options.logger,
       bodyLimitBytes: options.bodyLimitBytes,
       maxUrlLength,

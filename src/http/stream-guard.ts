@@ -1,12 +1,25 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { ExpiryWheel } from '../auth/expiry-wheel.js';
 import type { Subscription } from '../core/subscription.js';
 import type { PollResponse } from '../protocol/wire.js';
 import type { LongPoll } from '../transport/long-poll.js';
 import type { StreamOpener, StreamRequest } from '../transport/streams.js';
-import { hijackForStream } from './hijack.js';
+import { hijackForStream, type StreamHeaders } from './hijack.js';
 import type { Subscriber } from './identity.js';
 import type { ConnectionLimits } from './limits.js';
+
+/** One request for a stream, whichever path it came by: Fastify's routes or the `GET /events` fast path. */
+export interface StreamCall {
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
+  /** The client's address (after `trustProxy`): what the per-address limit counts. */
+  readonly ip: string;
+  /** The request's logger (with its `reqId`). */
+  readonly log: FastifyBaseLogger;
+  /** Takes the response from whoever routed it, once the slot is taken; returns the headers it must carry. */
+  readonly takeOver: () => StreamHeaders;
+}
 
 /**
  * Opens authenticated streams under the connection limits, and ends each when its token expires.
@@ -29,11 +42,30 @@ export class StreamGuard {
     subscriber: Subscriber,
     stream: Omit<StreamRequest, 'userId' | 'groups'>,
   ): Subscription {
+    const call: StreamCall = {
+      request: request.raw,
+      response: reply.raw,
+      ip: request.ip,
+      log: request.log,
+      takeOver: () => hijackForStream(reply),
+    };
+    return this.openCall(call, subscriber, stream);
+  }
+
+  /**
+   * As `open`, for a request Fastify never saw (the `GET /events` fast path) as for one it routed: takes a
+   * connection slot (or throws 429/503), takes the response over and starts the stream.
+   */
+  openCall(
+    call: StreamCall,
+    subscriber: Subscriber,
+    stream: Omit<StreamRequest, 'userId' | 'groups'>,
+  ): Subscription {
     const limits = this.limits;
-    const ip = request.ip;
+    const ip = call.ip;
     const userId = subscriber.userId;
     limits.take(ip, userId);
-    const headers = hijackForStream(reply);
+    const headers = call.takeOver();
     // One closure per stream for everything its close undoes (the slot, the expiry watch, the log line).
     let released = false;
     let unwatch: (() => void) | undefined;
@@ -46,7 +78,7 @@ export class StreamGuard {
       logClose?.();
       stream.onClose?.();
     };
-    const sub = this.streams.open(request.raw, reply.raw, {
+    const sub = this.streams.open(call.request, call.response, {
       ...stream,
       userId,
       groups: subscriber.groups,
@@ -58,13 +90,14 @@ export class StreamGuard {
     // One line per connection opened and closed, at debug level; never one per message. The child logger
     // (and the closure holding it) only exists when debug is on: an idle stream retains nothing for it.
     // The close is the stream's own (its socket may no longer belong to the response, see `sse.ts`).
-    if (request.log.level === 'debug' || request.log.level === 'trace') {
-      const logger = request.log.child({ connection: sub.id, user: sub.userId });
+    const log = call.log;
+    if (log.level === 'debug' || log.level === 'trace') {
+      const logger = log.child({ connection: sub.id, user: sub.userId });
       logger.debug({ transport: sub.info.transport, remote: sub.info.remoteAddress }, 'stream opened');
       const openedAt = sub.openedAt;
       logClose = () => logger.debug({ durationMs: Date.now() - openedAt }, 'stream closed');
     }
-    const gone = request.raw.socket.destroyed || reply.raw.destroyed;
+    const gone = call.request.socket.destroyed || call.response.destroyed;
     if (gone) onClose();
     else if (subscriber.expiresAt !== undefined && !sub.closed) {
       unwatch = this.expiry.add(sub, subscriber.expiresAt);

@@ -93,18 +93,18 @@ export function handOffProblem(response: ServerResponse): string | undefined {
 }
 
 /**
- * Sends the head of `response` (its `writeHead` already called) and hands its socket over to the caller,
- * who writes the body straight to it from then on. The socket is left corked, so the head leaves with the
- * caller's first write in one packet: the caller's first write must `uncork` it. Returns null, changing
- * nothing, when `handOffProblem` finds a reason not to.
+ * Hands the socket of `response` over to the caller, who writes the body straight to it from then on,
+ * with `head` (the whole response head, `http1-head.ts`) in it: Node writes nothing of this response. The
+ * socket is left corked, so the head leaves with the caller's first write in one packet: the caller's
+ * first write must `uncork` it. Returns null, changing nothing, when `handOffProblem` finds a reason not to.
  */
-export function takeSocket(response: ServerResponse): Socket | null {
+export function takeSocket(response: ServerResponse, head: string): Socket | null {
   if (handOffProblem(response) !== undefined) return null;
   const socket = response.req.socket as HttpSocket;
   const parser = socket.parser as HttpParser;
   const listeners = serverListeners(socket) as [string, (...args: unknown[]) => void][];
   socket.cork();
-  response.flushHeaders();
+  socket.write(head, 'latin1');
   for (const [event, listener] of listeners) socket.removeListener(event, listener);
   if (parser._consumed === true) parser.unconsume();
   parser._consumed = false;
@@ -140,6 +140,7 @@ export function closeDelimited(response: ServerResponse): void {
 /** How long the start-up check may take before it counts as failed. */
 const CHECK_TIMEOUT_MS = 5000;
 const CHECK_BODY = 'handed over\n';
+const CHECK_HEAD = 'HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n';
 
 /**
  * The start-up check: a `node:http` server on loopback answers one request by handing its socket over
@@ -151,10 +152,8 @@ export async function checkSocketHandOff(): Promise<void> {
   const server = createServer((_request, response) => {
     // As a stream route does: the request is read (its handler ran after the parse), then the head goes.
     setImmediate(() => {
-      closeDelimited(response);
-      response.writeHead(200, { 'content-type': 'text/plain', connection: 'close' });
       problem = handOffProblem(response);
-      const socket = problem === undefined ? takeSocket(response) : null;
+      const socket = problem === undefined ? takeSocket(response, CHECK_HEAD) : null;
       if (socket === null) {
         problem ??= 'the socket was not handed over';
         response.end();

@@ -4,7 +4,8 @@ import type { Writable } from 'node:stream';
 import type { DisconnectReason } from '../core/disconnect.js';
 import type { Greeting, Sink, Subscription } from '../core/subscription.js';
 import { HEARTBEAT, type SseEvent } from '../protocol/sse-frame.js';
-import { closeDelimited, takeSocket } from './http1-socket.js';
+import { renderHeaderLines, renderOkHead } from './http1-head.js';
+import { closeDelimited, handOffProblem, takeSocket } from './http1-socket.js';
 import { disconnectFrame, sseGreeting } from './sse-encoder.js';
 
 /** Options of the SSE transport. */
@@ -28,6 +29,7 @@ const HEADERS_HTTP2 = {
  * A stream ends only when the connection does, so keep-alive buys nothing here.
  */
 const HEADERS_HTTP1 = { ...HEADERS_HTTP2, connection: 'close' };
+const HEAD_HTTP1 = renderHeaderLines(HEADERS_HTTP1);
 
 /** Told once when a stream's connection closes. */
 export interface StreamCloseListener {
@@ -69,15 +71,20 @@ export class SseTransport {
     start: StreamStart = {},
   ): SseSink {
     const http2 = request.httpVersionMajor === 2;
-    if (!http2) closeDelimited(response);
-    const own = http2 ? HEADERS_HTTP2 : HEADERS_HTTP1;
-    // All headers in one `writeHead` object: Node then renders them without keeping a header table.
-    response.writeHead(200, start.headers === undefined ? own : { ...start.headers, ...own });
     const socket = request.socket;
     socket.setNoDelay(true);
     // A peer that vanished without a FIN is found by TCP keepalive (and by the heartbeat's write error).
     socket.setKeepAlive(true, Math.max(1000, this.options.heartbeatMs));
-    const detached = http2 ? null : takeSocket(response);
+    // HTTP/1.1 handed over at once: the head is ours to write, rendered once into the socket's first write.
+    const head =
+      http2 || handOffProblem(response) !== undefined ? undefined : renderOkHead(HEAD_HTTP1, start.headers);
+    const detached = head === undefined ? null : takeSocket(response, head);
+    if (detached === null) {
+      if (!http2) closeDelimited(response);
+      const own = http2 ? HEADERS_HTTP2 : HEADERS_HTTP1;
+      // All headers in one `writeHead` object: Node then renders them without keeping a header table.
+      response.writeHead(200, start.headers === undefined ? own : { ...start.headers, ...own });
+    }
     // One shared close listener for every stream (no closure or `once` wrapper per connection): the sink
     // is found on what emits the close.
     const sink =

@@ -172,10 +172,7 @@ describe("Node's HTTP/1.1 socket hand-off", () => {
     let socket: Socket | null = null;
     const server = createServer((_request, response) => {
       setImmediate(() => {
-        response.removeHeader('transfer-encoding');
-        response.removeHeader('content-length');
-        response.writeHead(200, { connection: 'close' });
-        socket = takeSocket(response);
+        socket = takeSocket(response, 'HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n');
         socket?.write('frame 1\n');
         socket?.uncork();
       });
