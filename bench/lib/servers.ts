@@ -67,9 +67,15 @@ export function ensureNchanInstalled(): string | undefined {
   }
 }
 
-/** Starts `command` pinned to `core`; resolves once it prints `listening <port>`. */
+/**
+ * Starts `command` pinned to `core`; resolves once it prints `listening <port>`. A Node peer writes a CPU
+ * profile to `BENCH_PROFILE` too, as Herald does, so both profiles can be set side by side.
+ */
 async function startPrinting(core: number, command: string, args: string[], env: NodeJS.ProcessEnv) {
-  const [file, argv] = pinned(core, command, args);
+  const profileDir = process.env.BENCH_PROFILE;
+  const profile =
+    profileDir && command === process.execPath ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+  const [file, argv] = pinned(core, command, [...profile, ...args]);
   const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ...env } });
   let out = '';
   const port = await new Promise<number>((resolve, reject) => {

@@ -80,6 +80,12 @@ function serverListeners(socket: Socket): [string, (...args: unknown[]) => void]
  * listeners are the ones the hand-off knows. Changes nothing.
  */
 export function handOffProblem(response: ServerResponse): string | undefined {
+  const found = handOffListeners(response);
+  return typeof found === 'string' ? found : undefined;
+}
+
+/** As `handOffProblem`, returning the server's listeners to take off the socket when there is none. */
+function handOffListeners(response: ServerResponse): [string, (...args: unknown[]) => void][] | string {
   const socket = response.req.socket as HttpSocket;
   if (response.socket !== socket) return 'the response is queued behind another on its connection';
   if (socket.destroyed || !socket.writable) return 'the connection is closed';
@@ -88,8 +94,7 @@ export function handOffProblem(response: ServerResponse): string | undefined {
   if (!isParser(parser)) return "the socket's HTTP parser lacks unconsume, finish, remove or close";
   if (parser.incoming !== response.req) return 'another request is parsed behind this one';
   if (!response.req.complete) return 'the request is not fully read';
-  const listeners = serverListeners(socket);
-  return typeof listeners === 'string' ? listeners : undefined;
+  return serverListeners(socket);
 }
 
 /**
@@ -99,10 +104,10 @@ export function handOffProblem(response: ServerResponse): string | undefined {
  * first write must `uncork` it. Returns null, changing nothing, when `handOffProblem` finds a reason not to.
  */
 export function takeSocket(response: ServerResponse, head: string): Socket | null {
-  if (handOffProblem(response) !== undefined) return null;
+  const listeners = handOffListeners(response);
+  if (typeof listeners === 'string') return null;
   const socket = response.req.socket as HttpSocket;
   const parser = socket.parser as HttpParser;
-  const listeners = serverListeners(socket) as [string, (...args: unknown[]) => void][];
   socket.cork();
   socket.write(head, 'latin1');
   for (const [event, listener] of listeners) socket.removeListener(event, listener);

@@ -5,7 +5,7 @@ import type { DisconnectReason } from '../core/disconnect.js';
 import type { Greeting, Sink, Subscription } from '../core/subscription.js';
 import { HEARTBEAT, type SseEvent } from '../protocol/sse-frame.js';
 import { renderHeaderLines, renderOkHead } from './http1-head.js';
-import { closeDelimited, handOffProblem, takeSocket } from './http1-socket.js';
+import { closeDelimited, takeSocket } from './http1-socket.js';
 import { disconnectFrame, sseGreeting } from './sse-encoder.js';
 
 /** Options of the SSE transport. */
@@ -76,8 +76,7 @@ export class SseTransport {
     // A peer that vanished without a FIN is found by TCP keepalive (and by the heartbeat's write error).
     socket.setKeepAlive(true, Math.max(1000, this.options.heartbeatMs));
     // HTTP/1.1 handed over at once: the head is ours to write, rendered once into the socket's first write.
-    const head =
-      http2 || handOffProblem(response) !== undefined ? undefined : renderOkHead(HEAD_HTTP1, start.headers);
+    const head = http2 ? undefined : renderOkHead(HEAD_HTTP1, start.headers);
     const detached = head === undefined ? null : takeSocket(response, head);
     if (detached === null) {
       if (!http2) closeDelimited(response);

@@ -18,6 +18,7 @@ import {
   synchronousParser,
 } from '../../src/http/internals/json-parser.js';
 import { wrapRequestListener } from '../../src/http/internals/request-listener.js';
+import { renderHeaderLines, renderOkHead } from '../../src/transport/http1-head.js';
 import { checkSocketHandOff, handOffProblem, takeSocket } from '../../src/transport/http1-socket.js';
 
 /**
@@ -164,6 +165,35 @@ describe("Fastify's internals", () => {
 });
 
 describe("Node's HTTP/1.1 socket hand-off", () => {
+  test("the head Herald renders for a handed-over stream is the head Node's writeHead renders", async () => {
+    const extra = { 'x-request-id': 'req-1', vary: 'Origin', 'set-cookie': ['a=1', 'b=2'], 'x-count': 3 };
+    const own = { 'content-type': 'text/event-stream; charset=utf-8', connection: 'close' };
+    const server = createServer((_request, response) => {
+      response.removeHeader('transfer-encoding');
+      response.removeHeader('content-length');
+      response.writeHead(200, { ...extra, ...own });
+      response.end();
+    });
+    const port = await listenOnLoopback(server);
+    try {
+      const client = rawExchange(port, 'GET / HTTP/1.1\r\nHost: herald\r\n\r\n');
+      const received = await client.received;
+      const rendered = renderOkHead(renderHeaderLines(own), extra) as string;
+      const withoutDate = (head: string): string => head.replace(/\r\nDate: [^\r]+/, '');
+      assert.equal(withoutDate(rendered), withoutDate(received.slice(0, received.indexOf('\r\n\r\n') + 4)));
+      assert.match(rendered, /\r\nDate: \w{3}, \d{2} \w{3} \d{4} [\d:]{8} GMT\r\n\r\n$/);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  test('a header Node would refuse is not rendered: the stream then goes through writeHead, which throws', () => {
+    assert.equal(renderOkHead('', { 'x-bad': 'a\nb' }), undefined);
+    assert.equal(renderOkHead('', { 'bad name': 'x' }), undefined);
+    assert.equal(renderOkHead('', { 'x-list': ['ok', 'not\u0100latin1'] }), undefined);
+  });
+
   test('the start-up check passes on the installed Node: head and body arrive, then a FIN', async () => {
     await checkSocketHandOff();
   });
