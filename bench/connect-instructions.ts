@@ -12,9 +12,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import { buildNative } from './lib/native.js';
-import { ROOT, startLoadGenerator } from './lib/processes.js';
+import { cpuTreeMs, ROOT, startLoadGenerator } from './lib/processes.js';
 import type { Connected } from './scenarios/connect.js';
-import { SOURCES } from './scenarios/context.js';
+import { SOURCES, sleep } from './scenarios/context.js';
 
 const small = Number(process.argv[2] ?? 1000);
 const large = Number(process.argv[3] ?? 3000);
@@ -78,6 +78,7 @@ async function instructions(name: string, warm: number, count: number): Promise<
         600_000,
       );
       await generator.request({ cmd: 'disconnect' }, 'disconnected', 600_000);
+      await idle(child.pid as number);
     }
   } finally {
     await generator.close();
@@ -87,6 +88,17 @@ async function instructions(name: string, warm: number, count: number): Promise<
   const summary = /^summary:\s+(\d+)/m.exec(readFileSync(out, 'utf8'))?.[1];
   rmSync(out, { force: true });
   return Number(summary);
+}
+
+/** Resolves once `pid` used no CPU for a second (it has handled every close), or after two minutes. */
+async function idle(pid: number): Promise<void> {
+  let last = cpuTreeMs(pid);
+  for (let quiet = 0, waited = 0; quiet < 2 && waited < 120_000; waited += 500) {
+    await sleep(500);
+    const now = cpuTreeMs(pid);
+    quiet = now === last ? quiet + 1 : 0;
+    last = now;
+  }
 }
 
 buildNative();

@@ -18,7 +18,7 @@ export function wrapRequestListener(
   if (fastify === undefined || listeners.length !== 1) {
     throw new StartupError(
       `Fastify ${fastifyVersion} changed what Herald relies on: its server has ${listeners.length} request ` +
-        'listeners where the POST /messages fast path expects Fastify as the only one; ' +
+        'listeners where the fast paths (fast-path.ts) expect Fastify as the only one; ' +
         'src/http/internals/request-listener.ts needs updating for this version',
     );
   }
