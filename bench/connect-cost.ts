@@ -6,6 +6,7 @@
  * left out. CPU per connection holds still where connections/s moves with whatever else shares the core.
  *
  *   npm run build && node dist/bench/connect-cost.js [rounds]     # BENCH_ONLY=herald,node-http-ref
+ *   BENCH_HERALD=/path/to/other/checkout/bin/herald.js node dist/bench/connect-cost.js   # another build
  */
 import { buildNative } from './lib/native.js';
 import { cpuTreeMs, startLoadGenerator } from './lib/processes.js';

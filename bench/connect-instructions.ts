@@ -7,18 +7,19 @@
  * connection opened and closed, start-up and warm-up cancelled out.
  *
  *   npm run build && node dist/bench/connect-instructions.js [small] [large]    # default 1000 3000
+ *   BENCH_HERALD=/path/to/other/checkout/bin/herald.js BENCH_ONLY=herald node dist/bench/connect-instructions.js
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync, rmSync } from 'node:fs';
 import { buildNative } from './lib/native.js';
-import { cpuTreeMs, ROOT, startLoadGenerator } from './lib/processes.js';
+import { cpuTreeMs, heraldBin, ROOT, startLoadGenerator } from './lib/processes.js';
 import type { Connected } from './scenarios/connect.js';
 import { SOURCES, sleep } from './scenarios/context.js';
 
 const small = Number(process.argv[2] ?? 1000);
 const large = Number(process.argv[3] ?? 3000);
-const HERALD = [`${ROOT}bin/herald.js`, '--dev', '--host', '127.0.0.1', '--port', '0', '--heartbeat', '0'];
+const HERALD = [heraldBin(), '--dev', '--host', '127.0.0.1', '--port', '0', '--heartbeat', '0'];
 const LIMITS_OFF = [
   '--max-connections',
   '0',

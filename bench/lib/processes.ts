@@ -15,13 +15,21 @@ export function pinned(core: number, command: string, args: string[]): [string, 
     : [command, args];
 }
 
+/**
+ * The Herald to measure: this checkout's, or `BENCH_HERALD` (another build's `bin/herald.js`, e.g. a
+ * worktree of the commit before a change), so one run can set a change beside what it replaced.
+ */
+export function heraldBin(): string {
+  return process.env.BENCH_HERALD ?? `${ROOT}bin/herald.js`;
+}
+
 /** A Herald node in its own process, pinned to `core`; resolves once it listens. */
 export async function startHeraldProcess(
   core: number,
   extraArgs: string[] = [],
 ): Promise<{ url: string; port: number; pid: number; stop: () => Promise<void>; rssKb: () => number }> {
   const args = [
-    `${ROOT}bin/herald.js`,
+    heraldBin(),
     '--dev',
     '--host',
     '127.0.0.1',

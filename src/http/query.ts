@@ -1,8 +1,9 @@
-import { parse } from 'node:querystring';
+import { parse } from 'fast-querystring';
 
 /**
- * Parses a query string (without the `?`): names to a string, or an array when repeated. Fastify is given
- * this parser too (`app.ts`), so its routes and the fast paths read a query alike.
+ * Parses a query string (without the `?`): names to a string, or an array when repeated. The parser is
+ * Fastify's own default (its router's `fast-querystring`), given to Fastify explicitly too (`app.ts`), so
+ * its routes and the fast paths read a query alike.
  */
 export function parseQuery(query: string): Record<string, string | string[]> {
   return parse(query) as Record<string, string | string[]>;

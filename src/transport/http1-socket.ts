@@ -109,7 +109,7 @@ export function takeSocket(response: ServerResponse, head: string): Socket | nul
   const socket = response.req.socket as HttpSocket;
   const parser = socket.parser as HttpParser;
   socket.cork();
-  socket.write(head, 'latin1');
+  socket.write(Buffer.from(head, 'latin1'));
   for (const [event, listener] of listeners) socket.removeListener(event, listener);
   if (parser._consumed === true) parser.unconsume();
   parser._consumed = false;

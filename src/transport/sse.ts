@@ -31,6 +31,12 @@ const HEADERS_HTTP2 = {
 const HEADERS_HTTP1 = { ...HEADERS_HTTP2, connection: 'close' };
 const HEAD_HTTP1 = renderHeaderLines(HEADERS_HTTP1);
 
+/**
+ * How long a stream without heartbeat stays silent before TCP keepalive probes it. It was one second
+ * (`max(1000, heartbeat)`): each idle stream was probed every second, 10 000 probes a second for 10 000.
+ */
+const KEEPALIVE_IDLE_MS = 30_000;
+
 /** Told once when a stream's connection closes. */
 export interface StreamCloseListener {
   streamClosed(sink: SseSink): void;
@@ -73,8 +79,10 @@ export class SseTransport {
     const http2 = request.httpVersionMajor === 2;
     const socket = request.socket;
     socket.setNoDelay(true);
-    // A peer that vanished without a FIN is found by TCP keepalive (and by the heartbeat's write error).
-    socket.setKeepAlive(true, Math.max(1000, this.options.heartbeatMs));
+    // A peer that vanished without a FIN: with the heartbeat on, its unacknowledged bytes time out (a
+    // socket with data in flight sends no keepalive probes, so keepalive would only cost four system
+    // calls per connection); with it off, TCP keepalive finds it.
+    if (this.options.heartbeatMs <= 0) socket.setKeepAlive(true, KEEPALIVE_IDLE_MS);
     // HTTP/1.1 handed over at once: the head is ours to write, rendered once into the socket's first write.
     const head = http2 ? undefined : renderOkHead(HEAD_HTTP1, start.headers);
     const detached = head === undefined ? null : takeSocket(response, head);

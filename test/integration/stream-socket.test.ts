@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import type { Server } from 'node:http';
 import net from 'node:net';
 import { describe, test } from 'node:test';
@@ -261,6 +262,47 @@ describe('HTTP/1.1 stream sockets', () => {
       await eventually('all streams gone', () => node.herald.hub.connectionCount === 0);
     } finally {
       await node.close();
+    }
+  });
+
+  test('TCP keepalive: none while the heartbeat runs; with it off, an idle stream is probed after 30 s, not every second', async () => {
+    /** The server side's keepalive timer of the connection from `local` (ms left), from `ss`; null when none. */
+    const keepaliveOf = (node: TestHerald, local: number): number | null => {
+      const port = new URL(node.url).port;
+      const line = execFileSync(
+        'ss',
+        ['-tnoH', 'state', 'established', `( sport = :${port} and dport = :${local} )`],
+        {
+          encoding: 'utf8',
+        },
+      );
+      assert.match(line, new RegExp(`:${port}\\s`), 'ss lists the connection');
+      const timer = /timer:\(keepalive,(?:(\d+)min)?(\d+)(ms|sec)/.exec(line);
+      if (timer === null) return null;
+      return Number(timer[1] ?? 0) * 60_000 + Number(timer[2]) * (timer[3] === 'ms' ? 1 : 1000);
+    };
+    const openIdle = async (node: TestHerald): Promise<net.Socket> => {
+      const { port } = new URL(node.url);
+      const socket = net.connect(Number(port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write('GET /events?user=idle HTTP/1.1\r\nHost: test\r\n\r\n');
+      await new Promise((resolve) => socket.once('data', resolve));
+      return socket;
+    };
+    for (const [heartbeatMs, expect] of [
+      [0, 'keepalive'],
+      [15_000, 'none'],
+    ] as const) {
+      const node = await startHerald({ heartbeatMs });
+      try {
+        const socket = await openIdle(node);
+        const left = keepaliveOf(node, socket.localPort as number);
+        if (expect === 'none') assert.equal(left, null, 'no keepalive timer while the heartbeat runs');
+        else assert.ok(left !== null && left > 20_000, `keepalive in ${left} ms`);
+        socket.destroy();
+      } finally {
+        await node.close();
+      }
     }
   });
 });
