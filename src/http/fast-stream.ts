@@ -57,7 +57,8 @@ function serve(
   // the whole request, as the socket hand-off needs.
   subscriberOf(deps.identity, caller).then((subscriber) => {
     const logger = settings.logger;
-    const debug = logger.level === 'debug' || logger.level === 'trace';
+    const level = logger.level;
+    const debug = level === 'debug' || level === 'trace';
     const call: StreamCall = {
       request,
       response,
