@@ -336,3 +336,21 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** The packages of the first `apt-get install` in `text`, across `\` line continuations, options left out. */
+function aptPackages(text: string): string[] {
+  const command = /apt-get install((?:[^\n]*\\\n)*[^\n]*)/.exec(text)?.[1];
+  assert.ok(command !== undefined, 'an apt-get install line');
+  return command
+    .replace(/>\S*/g, '')
+    .split(/[\s\\]+/)
+    .filter((word) => word !== '' && !word.startsWith('-'))
+    .sort();
+}
+
+test("the README's Debian packages for npm test are the ones .ci/run installs", async () => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const ci = await readFile(join(ROOT, '.ci/run'), 'utf8');
+  const quickStart = readme.slice(readme.indexOf('\n## Quick start\n'), readme.indexOf('\n## A five-minute'));
+  assert.deepEqual(aptPackages(quickStart), aptPackages(ci));
+});
