@@ -24,19 +24,20 @@ const post = (method: string, params: object = {}): Promise<Record<string, unkno
     ),
   );
 
-setTimeout(async () => {
+/** Samples from `from` to `to`, then writes the profile; a failure is reported, never thrown into the server. */
+async function sampleWindow(): Promise<void> {
   await post('HeapProfiler.startSampling', {
     samplingInterval: 4096,
     includeObjectsCollectedByMinorGC: true,
     includeObjectsCollectedByMajorGC: true,
   });
-  setTimeout(
-    async () => {
-      const { profile } = await post('HeapProfiler.stopSampling');
-      const file = join(process.env.BENCH_ALLOC_DIR ?? '/tmp', `alloc-${process.pid}.heapprofile`);
-      writeFileSync(file, JSON.stringify(profile));
-      process.stderr.write(`alloc-sampler: ${file}\n`);
-    },
-    (to - from) * 1000,
-  ).unref();
+  await new Promise((resolve) => setTimeout(resolve, (to - from) * 1000).unref());
+  const { profile } = await post('HeapProfiler.stopSampling');
+  const file = join(process.env.BENCH_ALLOC_DIR ?? '/tmp', `alloc-${process.pid}.heapprofile`);
+  writeFileSync(file, JSON.stringify(profile));
+  process.stderr.write(`alloc-sampler: ${file}\n`);
+}
+
+setTimeout(() => {
+  sampleWindow().catch((error: Error) => process.stderr.write(`alloc-sampler failed: ${error.message}\n`));
 }, from * 1000).unref();
