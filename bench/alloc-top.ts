@@ -4,9 +4,10 @@
  * them (inclusive). Run: `node dist/bench/alloc-top.js <file.heapprofile> [count]`.
  */
 import { readFileSync } from 'node:fs';
+import { type CallFrame, frameName } from './lib/frames.js';
 
 interface AllocationNode {
-  readonly callFrame: { functionName: string; url: string; lineNumber: number };
+  readonly callFrame: CallFrame;
   readonly selfSize: number;
   readonly children: AllocationNode[];
 }
@@ -18,13 +19,8 @@ const self = new Map<string, number>();
 const inclusive = new Map<string, number>();
 let total = 0;
 
-function nameOf({ functionName, url, lineNumber }: AllocationNode['callFrame']): string {
-  const where = url === '' ? '' : ` ${url.split('/').slice(-2).join('/')}:${lineNumber + 1}`;
-  return `${functionName || '(anonymous)'}${where}`;
-}
-
 function visit(node: AllocationNode, above: ReadonlySet<string>): void {
-  const name = nameOf(node.callFrame);
+  const name = frameName(node.callFrame);
   const stack = new Set(above).add(name);
   total += node.selfSize;
   self.set(name, (self.get(name) ?? 0) + node.selfSize);

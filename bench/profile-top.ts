@@ -9,10 +9,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { type CallFrame, frameName } from './lib/frames.js';
 
 interface ProfileNode {
   readonly id: number;
-  readonly callFrame: { functionName: string; url: string; lineNumber: number };
+  readonly callFrame: CallFrame;
   readonly children?: number[];
 }
 interface Profile {
@@ -38,10 +39,7 @@ const parentOf = new Map<number, number>();
 for (const node of profile.nodes) for (const child of node.children ?? []) parentOf.set(child, node.id);
 
 function nameOf(id: number): string {
-  const frame = (byId.get(id) as ProfileNode).callFrame;
-  const where =
-    frame.url === '' ? '' : ` ${frame.url.split('/').slice(-2).join('/')}:${frame.lineNumber + 1}`;
-  return `${frame.functionName || '(anonymous)'}${where}`;
+  return frameName((byId.get(id) as ProfileNode).callFrame);
 }
 
 // Each sample with its time from the first sample, in microseconds.
